@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Makes everything the build needs available on a fresh machine, idempotently:
+#   * libtorch 2.13.0 (the only version tch 0.26 accepts), assembled from PyPI wheels
+#     (the only place this machine can download from) into .deps/libtorch;
+#   * the bare-metal Rust target the runtime's no_std build is checked against.
+#
+# Usage: scripts/setup.sh          CPU libtorch (default, ~400 MB, ~1 min the first time)
+#        scripts/setup.sh --cuda   the full CUDA wheel with its nvidia-* libraries (~5 GB)
+#
+# Re-running is cheap: a stamp file records a finished assembly.
+set -euo pipefail
+
+TORCH_VERSION=2.13.0
+# Pinned by torch 2.13.0's METADATA (cuda-toolkit==13.0.3 -> these component versions).
+CUDART_REQ='nvidia-cuda-runtime==13.0.96'
+CUPTI_REQ='nvidia-cuda-cupti==13.0.85'
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+deps="$root/.deps"
+mode=cpu
+[ "${1:-}" = "--cuda" ] && mode=cuda
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+python=${PYTHON:-python3}
+command -v "$python" >/dev/null || { say "python3 with pip is needed to fetch libtorch from PyPI"; exit 1; }
+
+pip_download() { # dest, requirement...
+  local dest=$1; shift
+  "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$dest" "$@"
+}
+
+assemble_cpu() {
+  local out="$deps/libtorch-cpu" wheels="$deps/wheels" tmp
+  if [ -f "$out/.complete" ] && [ "$(cat "$out/build-version")" = "$TORCH_VERSION" ]; then
+    return
+  fi
+  say "assembling CPU libtorch $TORCH_VERSION into $out (first run only)"
+  mkdir -p "$wheels"
+  ls "$wheels"/torch-$TORCH_VERSION-*.whl >/dev/null 2>&1 || pip_download "$wheels" "torch==$TORCH_VERSION"
+  ls "$wheels"/nvidia_cuda_runtime-*.whl >/dev/null 2>&1 || pip_download "$wheels" "$CUDART_REQ"
+  ls "$wheels"/nvidia_cuda_cupti-*.whl >/dev/null 2>&1 || pip_download "$wheels" "$CUPTI_REQ"
+
+  tmp=$(mktemp -d "$deps/tmp.XXXXXX")
+  trap 'rm -rf "$tmp"' EXIT
+  unzip -q -o "$wheels"/torch-$TORCH_VERSION-*.whl 'torch/include/*' 'torch/lib/libtorch_cpu.so' \
+    'torch/lib/libc10.so' 'torch/lib/libgomp.so.1' -d "$tmp"
+  unzip -q -o "$wheels"/nvidia_cuda_runtime-*.whl '*/libcudart.so.*' -d "$tmp"
+  unzip -q -o "$wheels"/nvidia_cuda_cupti-*.whl '*/libcupti.so.*' -d "$tmp"
+
+  rm -rf "$out.partial"
+  mkdir -p "$out.partial/lib"
+  mv "$tmp/torch/include" "$out.partial/include"
+  mv "$tmp/torch/lib/"* "$out.partial/lib/"
+  find "$tmp/nvidia" -name 'libcudart.so.*' -exec mv {} "$out.partial/lib/" \;
+  find "$tmp/nvidia" -name 'libcupti.so.*' -exec mv {} "$out.partial/lib/" \;
+  # libtorch_cpu.so only needs the CUDA runtimes to load; CPU code never calls them.
+  # The wheel's libtorch.so merely pulls in libtorch_cuda.so (~2.7 GB with its deps),
+  # so an empty library with the same soname stands in for it.
+  echo '' | gcc -x c -shared -fPIC -Wl,-soname,libtorch.so -o "$out.partial/lib/libtorch.so" -
+  strip --strip-unneeded "$out.partial/lib/libtorch_cpu.so" "$out.partial/lib/libc10.so" 2>/dev/null || true
+  echo "$TORCH_VERSION" > "$out.partial/build-version"
+  touch "$out.partial/.complete"
+  rm -rf "$out"
+  mv "$out.partial" "$out"
+  rm -rf "$tmp"; trap - EXIT
+}
+
+install_cuda() {
+  local out="$deps/torch-cuda"
+  if [ -f "$out/.complete" ]; then return; fi
+  say "installing the full CUDA torch $TORCH_VERSION wheel into $out (~5 GB)"
+  "$python" -m pip install --quiet --target "$out" "torch==$TORCH_VERSION"
+  touch "$out/.complete"
+}
+
+mkdir -p "$deps"
+if [ "$mode" = cuda ]; then
+  install_cuda
+  target="torch-cuda/torch"
+else
+  assemble_cpu
+  target="libtorch-cpu"
+fi
+# .deps/libtorch is what .cargo/config.toml points LIBTORCH at.
+if [ "$(readlink "$deps/libtorch" 2>/dev/null)" != "$target" ]; then
+  ln -sfn "$target" "$deps/libtorch"
+  say "LIBTORCH -> .deps/$target (torch-sys rebuilds once after a switch)"
+fi
+
+if command -v rustup >/dev/null; then
+  if ! rustup target list --installed | grep -qx thumbv7em-none-eabihf; then
+    say "adding Rust target thumbv7em-none-eabihf (no_std runtime check)"
+    rustup target add thumbv7em-none-eabihf >&2
+  fi
+fi
+say "ready: libtorch $TORCH_VERSION ($mode) at .deps/libtorch"
