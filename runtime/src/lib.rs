@@ -1,4 +1,28 @@
 //! flowmap: run learned flow maps in one or two steps.
+//!
+//! A flow map X_{s,t} transports a sample of a generative flow from time s to time t in one
+//! jump (Boffi, Albergo & Vanden-Eijnden 2025). This crate loads flow-map models exported by
+//! `flowmap-train` (a safetensors file with versioned metadata, see `docs/format.md`) and
+//! evaluates them:
+//!
+//! - [`Model::map`]: X_{s,t}(x) in data space,
+//! - [`Model::velocity`]: the flow's velocity b_t(x) = v_{t,t}(x),
+//! - [`Model::sample`] / [`Model::sample_seeded`]: N-step sampling from Gaussian noise.
+//!
+//! The crate is `#![no_std]` + `alloc` (the default `std` feature adds file loading); math is
+//! f32 with weights converted from F32/F16/BF16 at load. A loaded [`Model`] is immutable and
+//! `Send + Sync`; each thread evaluates with its own [`Workspace`], and evaluation whose batch
+//! fits the workspace allocates nothing.
+//!
+//! ```
+//! use flowmap::{Grid, Model};
+//! # let bytes = flowmap::write::example_model_bytes();
+//! let model = Model::from_bytes(&bytes)?; // or Model::from_file("model.safetensors")
+//! let mut ws = model.workspace(8);
+//! let mut x = vec![0.0f32; 8 * model.dim()];
+//! model.sample_seeded(&mut ws, 1, Grid::Uniform(2), &mut x)?; // 8 samples, 2 steps
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![no_std]
 #![deny(missing_docs)]
 
@@ -6,4 +30,27 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod error;
+mod kernels;
+mod load;
+mod model;
+pub mod rng;
 pub mod schema;
+pub mod write;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{EvalError, LoadError};
+pub use model::{Grid, Model, Workspace};
+pub use rng::NormalRng;
+pub use schema::FORMAT_VERSION;
+
+/// Largest data dimension (product of the data shape) the loader accepts.
+pub const MAX_DIM: usize = 1 << 24;
+/// Largest hidden-layer width the loader accepts.
+pub const MAX_WIDTH: usize = 1 << 20;
+/// Most hidden layers the loader accepts.
+pub const MAX_HIDDEN_LAYERS: usize = 1024;
+/// Most Fourier frequencies the loader accepts.
+pub const MAX_FREQUENCIES: usize = 1 << 16;

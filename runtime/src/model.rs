@@ -1,0 +1,777 @@
+//! The loaded model, its scratch workspace, and evaluation (map, velocity, sampling).
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::error::{EvalError, LoadError};
+use crate::kernels::{self, LinearShape};
+use crate::load;
+use crate::rng::NormalRng;
+use crate::schema::{self, Activation, Architecture, ModelMeta, TimeEmbedding};
+use crate::{MAX_DIM, MAX_FREQUENCIES, MAX_HIDDEN_LAYERS, MAX_WIDTH};
+
+/// The time grid for [`Model::sample`]: sampling steps x ← X_{t_k, t_{k+1}}(x).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Grid<'a> {
+    /// N uniform steps, t_k = k / N for k = 0..=N (N ≥ 1).
+    Uniform(usize),
+    /// Explicit points t_0, …, t_N: at least 2, finite, within [0, 1], non-decreasing.
+    /// Steps with t_{k+1} = t_k are the identity (X_{s,s} = id) and are skipped.
+    Custom(&'a [f32]),
+}
+
+/// One dense layer: `weight` is `[n_out, n_in]` row-major, `bias` is `[n_out]`.
+#[derive(Clone)]
+struct Layer {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    n_in: usize,
+    n_out: usize,
+}
+
+/// A loaded flow-map model: immutable, `Send + Sync`, shareable between threads (each thread
+/// uses its own [`Workspace`]).
+///
+/// Weights are converted to f32 (the compute layout) at load time and owned by the model,
+/// so the file buffer need not outlive it.
+///
+/// ```
+/// use flowmap::{Grid, Model};
+/// # let bytes = flowmap::write::example_model_bytes();
+/// // `bytes`: the contents of a model file written by flowmap-train.
+/// let model = Model::from_bytes(&bytes)?;
+/// let dim = model.dim();
+/// let mut ws = model.workspace(16);
+/// let mut samples = vec![0.0f32; 16 * dim];
+/// model.sample_seeded(&mut ws, 42, Grid::Uniform(2), &mut samples)?;
+/// assert!(samples.iter().all(|x| x.is_finite()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Model {
+    meta: ModelMeta,
+    dim: usize,
+    activation: Activation,
+    /// Fourier frequencies (empty for the raw embedding).
+    frequencies: Vec<f32>,
+    /// Number of time-embedding features E (the first E columns of layer 0).
+    embed_features: usize,
+    layers: Vec<Layer>,
+    mean: Vec<f32>,
+    std: Vec<f32>,
+    sigma: f32,
+    /// Widest activation row: max(dim, hidden widths).
+    width: usize,
+}
+
+/// Scratch memory for evaluation. Create it with [`Model::workspace`] and reuse it: calls
+/// whose batch fits its capacity allocate nothing. A larger batch grows it (the only time
+/// evaluation allocates); it never shrinks. A workspace is not tied to one model (it grows
+/// to fit whichever model uses it), but it is `&mut`: one per thread.
+#[derive(Clone, Default)]
+pub struct Workspace {
+    /// Normalised state, batch × dim.
+    z: Vec<f32>,
+    /// Ping-pong activation buffers, batch × width each.
+    a: Vec<f32>,
+    b: Vec<f32>,
+    /// Time embedding of the current (s, t).
+    emb: Vec<f32>,
+    /// Layer-0 bias with the embedding columns folded in.
+    bias0: Vec<f32>,
+}
+
+impl fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workspace")
+            .field("floats", &(self.z.len() + self.a.len() + self.b.len()))
+            .finish()
+    }
+}
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("dim", &self.dim)
+            .field("layers", &self.layers.len())
+            .field("parameters", &self.num_parameters())
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
+/// Grows `v` to at least `len` elements (zero-filled), reporting allocation failure.
+fn grow(v: &mut Vec<f32>, len: usize) -> Result<(), ()> {
+    if v.len() < len {
+        v.try_reserve_exact(len - v.len()).map_err(|_| ())?;
+        v.resize(len, 0.0);
+    }
+    Ok(())
+}
+
+impl Workspace {
+    /// An empty workspace; it grows on first use.
+    pub fn new() -> Workspace {
+        Workspace::default()
+    }
+
+    /// Makes sure the buffers fit `batch` rows of `model`.
+    fn ensure(&mut self, model: &Model, batch: usize) -> Result<(), EvalError> {
+        let oom = EvalError::OutOfMemory { batch };
+        let zl = batch.checked_mul(model.dim).ok_or(oom.clone())?;
+        let al = batch.checked_mul(model.width).ok_or(oom.clone())?;
+        let r = grow(&mut self.z, zl)
+            .and_then(|_| grow(&mut self.a, al))
+            .and_then(|_| grow(&mut self.b, al))
+            .and_then(|_| grow(&mut self.emb, model.embed_features))
+            .and_then(|_| grow(&mut self.bias0, model.layers[0].n_out));
+        r.map_err(|_| oom)
+    }
+}
+
+/// Checks that every element is finite.
+fn check_finite(xs: &[f32]) -> Result<(), EvalError> {
+    match xs.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(EvalError::NonFiniteInput { index }),
+        None => Ok(()),
+    }
+}
+
+fn check_time(which: &'static str, value: f32) -> Result<(), EvalError> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(EvalError::NonFiniteTime { which, value })
+    }
+}
+
+/// Checks `res` for non-finite values, then copies it to `out` (untouched on error).
+fn finish(res: &[f32], out: &mut [f32]) -> Result<(), EvalError> {
+    if let Some(index) = res.iter().position(|v| !v.is_finite()) {
+        return Err(EvalError::NonFiniteOutput { index });
+    }
+    out.copy_from_slice(res);
+    Ok(())
+}
+
+fn validate_grid(grid: Grid<'_>) -> Result<(), EvalError> {
+    match grid {
+        Grid::Uniform(0) => Err(EvalError::InvalidGrid {
+            reason: "Uniform needs at least 1 step",
+        }),
+        Grid::Uniform(_) => Ok(()),
+        Grid::Custom(ts) => {
+            if ts.len() < 2 {
+                return Err(EvalError::InvalidGrid {
+                    reason: "a custom grid needs at least 2 points",
+                });
+            }
+            if ts
+                .iter()
+                .any(|t| !t.is_finite() || !(0.0..=1.0).contains(t))
+            {
+                return Err(EvalError::InvalidGrid {
+                    reason: "grid points must be finite and within [0, 1]",
+                });
+            }
+            if ts.windows(2).any(|w| w[1] < w[0]) {
+                return Err(EvalError::InvalidGrid {
+                    reason: "grid points must be non-decreasing",
+                });
+            }
+            Ok(())
+        }
+    }
+}
+
+impl Model {
+    /// Loads and validates a model from the bytes of a model file (see `docs/format.md`).
+    ///
+    /// Everything is checked before the model is accepted: container layout, dtypes, shapes
+    /// against the declared architecture, finiteness of every weight, the metadata and its
+    /// `format_version`. Weights are converted to f32 and copied, so `bytes` may be dropped
+    /// afterwards. Memory allocated is bounded by a small multiple of `bytes.len()`.
+    ///
+    /// ```
+    /// # let bytes = flowmap::write::example_model_bytes();
+    /// let model = flowmap::Model::from_bytes(&bytes)?;
+    /// assert_eq!(model.format_version(), flowmap::schema::FORMAT_VERSION);
+    /// // Anything that is not a valid model file is a typed error, never a panic:
+    /// assert!(flowmap::Model::from_bytes(b"not a model").is_err());
+    /// # Ok::<(), flowmap::LoadError>(())
+    /// ```
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, LoadError> {
+        let container = load::parse(bytes)?;
+        let meta_json = container
+            .metadata
+            .as_ref()
+            .and_then(|m| m.iter().find(|(k, _)| k == schema::METADATA_KEY))
+            .map(|(_, v)| v.as_str())
+            .ok_or(LoadError::MissingMetadata)?;
+        let meta = parse_meta(meta_json)?;
+        let shape = validate_meta(&meta)?;
+
+        // Expected tensors, in layer order.
+        let mut expected: Vec<(String, Vec<usize>)> = Vec::with_capacity(2 * shape.len());
+        for (i, &(n_in, n_out)) in shape.iter().enumerate() {
+            expected.push((
+                alloc::format!("layers.{i}.weight"),
+                alloc::vec![n_out, n_in],
+            ));
+            expected.push((alloc::format!("layers.{i}.bias"), alloc::vec![n_out]));
+        }
+        for (name, want) in &expected {
+            let t = container
+                .tensors
+                .get(name)
+                .ok_or_else(|| LoadError::MissingTensor(name.clone()))?;
+            let same = t.shape.len() == want.len()
+                && t.shape.iter().zip(want).all(|(&g, &w)| g == w as u64);
+            if !same {
+                return Err(LoadError::ShapeMismatch {
+                    tensor: name.clone(),
+                    expected: want.clone(),
+                    got: t.shape.clone(),
+                });
+            }
+        }
+        if let Some(name) = container
+            .tensors
+            .keys()
+            .find(|k| !expected.iter().any(|(e, _)| e == *k))
+        {
+            return Err(LoadError::UnexpectedTensor(name.clone()));
+        }
+
+        let mut layers = Vec::with_capacity(shape.len());
+        for (i, &(n_in, n_out)) in shape.iter().enumerate() {
+            let (wn, bn) = (&expected[2 * i].0, &expected[2 * i + 1].0);
+            // Present: checked above.
+            let weight = match container.tensors.get(wn) {
+                Some(t) => load::to_f32(wn, t)?,
+                None => return Err(LoadError::MissingTensor(wn.clone())),
+            };
+            let bias = match container.tensors.get(bn) {
+                Some(t) => load::to_f32(bn, t)?,
+                None => return Err(LoadError::MissingTensor(bn.clone())),
+            };
+            layers.push(Layer {
+                weight,
+                bias,
+                n_in,
+                n_out,
+            });
+        }
+
+        let Architecture::Mlp {
+            hidden,
+            activation,
+            time_embedding,
+            ..
+        } = &meta.architecture;
+        let frequencies = match time_embedding {
+            TimeEmbedding::Raw => Vec::new(),
+            TimeEmbedding::Fourier { frequencies } => frequencies.clone(),
+        };
+        let dim = meta.architecture.dim();
+        let width = hidden.iter().copied().fold(dim, usize::max);
+        Ok(Model {
+            dim,
+            activation: *activation,
+            embed_features: time_embedding.features(),
+            frequencies,
+            layers,
+            mean: meta.normalization.mean.clone(),
+            std: meta.normalization.std.clone(),
+            sigma: meta.sigma,
+            width,
+            meta,
+        })
+    }
+
+    /// Reads a model file and loads it with [`Model::from_bytes`]. I/O failures are
+    /// [`LoadError::Io`] with the system's message.
+    #[cfg(feature = "std")]
+    pub fn from_file<P: AsRef<std::path::Path>>(path: P) -> Result<Model, LoadError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .map_err(|e| LoadError::Io(alloc::format!("{}: {e}", path.display())))?;
+        Model::from_bytes(&bytes)
+    }
+
+    /// The file's metadata (architecture, σ, normalisation, provenance).
+    pub fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    /// Number of data dimensions (product of [`Model::data_shape`]).
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Shape of one data point.
+    pub fn data_shape(&self) -> &[usize] {
+        match &self.meta.architecture {
+            Architecture::Mlp { data_shape, .. } => data_shape,
+        }
+    }
+
+    /// The file's format version (always a version this runtime supports).
+    pub fn format_version(&self) -> u32 {
+        self.meta.format_version
+    }
+
+    fn raw_embedding(&self) -> bool {
+        match &self.meta.architecture {
+            Architecture::Mlp { time_embedding, .. } => {
+                matches!(time_embedding, TimeEmbedding::Raw)
+            }
+        }
+    }
+
+    /// Total number of weights and biases.
+    pub fn num_parameters(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| l.weight.len() + l.bias.len())
+            .sum()
+    }
+
+    /// A workspace sized for batches of up to `max_batch` rows of this model. If that much
+    /// memory cannot be reserved, the workspace is returned smaller and the evaluation call
+    /// that needs it reports [`EvalError::OutOfMemory`].
+    pub fn workspace(&self, max_batch: usize) -> Workspace {
+        let mut ws = Workspace::new();
+        if ws.ensure(self, max_batch).is_err() {
+            ws = Workspace::new();
+        }
+        ws
+    }
+
+    /// The layer tensors in file order (weight, bias, weight, …), for tests.
+    #[cfg(test)]
+    pub(crate) fn weights_for_tests(&self) -> Vec<&[f32]> {
+        self.layers
+            .iter()
+            .flat_map(|l| [&l.weight[..], &l.bias[..]])
+            .collect()
+    }
+
+    /// Batch size of an input of length `len` (a multiple of dim).
+    fn batch_of(&self, len: usize) -> Result<usize, EvalError> {
+        if len % self.dim != 0 {
+            return Err(EvalError::InputLength { len, dim: self.dim });
+        }
+        Ok(len / self.dim)
+    }
+
+    /// The network output MLP(embed(s,t), z/σ) (before the σ scaling) for the `batch` rows
+    /// of `ws.z`; returns which buffer holds it (`false`: `ws.a`, `true`: `ws.b`).
+    fn net(&self, ws: &mut Workspace, batch: usize, s: f32, t: f32) -> bool {
+        let e = self.embed_features;
+        let emb = &mut ws.emb[..e];
+        embed(self.raw_embedding(), &self.frequencies, s, t, emb);
+        // Fold the embedding columns of layer 0 into its bias (same for every row).
+        let l0 = &self.layers[0];
+        let bias0 = &mut ws.bias0[..l0.n_out];
+        for (j, b) in bias0.iter_mut().enumerate() {
+            let row = &l0.weight[j * l0.n_in..j * l0.n_in + e];
+            *b = l0.bias[j] + kernels::dot(row, emb);
+        }
+        // Layer-0 input: z / σ.
+        let n = batch * self.dim;
+        for (u, z) in ws.a[..n].iter_mut().zip(&ws.z[..n]) {
+            *u = z / self.sigma;
+        }
+        let (mut src, mut dst) = (&mut ws.a, &mut ws.b);
+        let mut in_b = false;
+        let last = self.layers.len() - 1;
+        for (i, l) in self.layers.iter().enumerate() {
+            let (bias, k, off) = if i == 0 {
+                (&*bias0, self.dim, e)
+            } else {
+                (&l.bias[..], l.n_in, 0)
+            };
+            let shape = LinearShape {
+                batch,
+                k,
+                n: l.n_out,
+                ld: l.n_in,
+                off,
+            };
+            kernels::linear(&l.weight, bias, shape, src, dst);
+            if i != last {
+                kernels::activate_slice(self.activation, &mut dst[..batch * l.n_out]);
+            }
+            core::mem::swap(&mut src, &mut dst);
+            in_b = !in_b;
+        }
+        in_b
+    }
+
+    /// One step in normalised space: ws.z ← ws.z + (t − s)·σ·MLP(s, t, ws.z).
+    fn step(&self, ws: &mut Workspace, batch: usize, s: f32, t: f32) {
+        let in_b = self.net(ws, batch, s, t);
+        let n = batch * self.dim;
+        let o = if in_b { &ws.b[..n] } else { &ws.a[..n] };
+        let h = t - s;
+        for (z, o) in ws.z[..n].iter_mut().zip(o) {
+            let v = self.sigma * o;
+            *z += h * v;
+        }
+    }
+
+    /// ws.z ← (x − mean) / std.
+    fn normalize(&self, ws: &mut Workspace, x: &[f32]) {
+        for (zr, xr) in ws.z[..x.len()]
+            .chunks_exact_mut(self.dim)
+            .zip(x.chunks_exact(self.dim))
+        {
+            for (((z, x), m), s) in zr.iter_mut().zip(xr).zip(&self.mean).zip(&self.std) {
+                *z = (x - m) / s;
+            }
+        }
+    }
+
+    /// ws.z[..n] ← mean + std ⊙ ws.z[..n].
+    fn denormalize(&self, ws: &mut Workspace, n: usize) {
+        for zr in ws.z[..n].chunks_exact_mut(self.dim) {
+            for ((z, m), s) in zr.iter_mut().zip(&self.mean).zip(&self.std) {
+                *z = m + s * *z;
+            }
+        }
+    }
+
+    /// Applies the flow map in data space: `out = mean + std ⊙ X_{s,t}((x − mean) / std)` for
+    /// each row of `x` (row-major, batch × dim).
+    ///
+    /// `s` and `t` may be any finite times (the model was trained on 0 ≤ s ≤ t ≤ 1).
+    /// `out.len()` must equal `x.len()`. Non-finite `s`, `t` or inputs are errors; on any
+    /// error `out` is untouched. Allocates only if the batch exceeds the workspace capacity.
+    ///
+    /// ```
+    /// # let bytes = flowmap::write::example_model_bytes();
+    /// let model = flowmap::Model::from_bytes(&bytes)?;
+    /// let mut ws = model.workspace(1);
+    /// let x = vec![0.5f32; model.dim()];
+    /// let mut y = vec![0.0f32; model.dim()];
+    /// model.map(&mut ws, 0.3, 0.3, &x, &mut y)?; // X_{s,s} is the identity
+    /// for (a, b) in x.iter().zip(&y) {
+    ///     assert!((a - b).abs() < 1e-6);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn map(
+        &self,
+        ws: &mut Workspace,
+        s: f32,
+        t: f32,
+        x: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), EvalError> {
+        let batch = self.batch_of(x.len())?;
+        if out.len() != x.len() {
+            return Err(EvalError::OutputLength {
+                expected: x.len(),
+                got: out.len(),
+            });
+        }
+        check_time("s", s)?;
+        check_time("t", t)?;
+        check_finite(x)?;
+        if batch == 0 {
+            return Ok(());
+        }
+        ws.ensure(self, batch)?;
+        self.normalize(ws, x);
+        self.step(ws, batch, s, t);
+        self.denormalize(ws, x.len());
+        finish(&ws.z[..x.len()], out)
+    }
+
+    /// The velocity of the flow in data space: `out = std ⊙ v_{t,t}((x − mean) / std)`, i.e.
+    /// b_t(x) = ∂_t X_{s,t}(x) at s = t, for each row of `x`.
+    ///
+    /// Same rules as [`Model::map`]: lengths checked, non-finite inputs rejected, `out`
+    /// untouched on error.
+    pub fn velocity(
+        &self,
+        ws: &mut Workspace,
+        t: f32,
+        x: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), EvalError> {
+        let batch = self.batch_of(x.len())?;
+        if out.len() != x.len() {
+            return Err(EvalError::OutputLength {
+                expected: x.len(),
+                got: out.len(),
+            });
+        }
+        check_time("t", t)?;
+        check_finite(x)?;
+        if batch == 0 {
+            return Ok(());
+        }
+        ws.ensure(self, batch)?;
+        self.normalize(ws, x);
+        let in_b = self.net(ws, batch, t, t);
+        let n = x.len();
+        let o = if in_b { &ws.b[..n] } else { &ws.a[..n] };
+        for (zr, or) in ws.z[..n]
+            .chunks_exact_mut(self.dim)
+            .zip(o.chunks_exact(self.dim))
+        {
+            for ((z, o), sd) in zr.iter_mut().zip(or).zip(&self.std) {
+                let v = self.sigma * o;
+                *z = sd * v;
+            }
+        }
+        finish(&ws.z[..n], out)
+    }
+
+    /// Runs the sampling steps over `grid` from ws.z (normalised) and writes data-space
+    /// results to `out`.
+    fn run_grid(
+        &self,
+        ws: &mut Workspace,
+        batch: usize,
+        grid: Grid<'_>,
+        out: &mut [f32],
+    ) -> Result<(), EvalError> {
+        match grid {
+            Grid::Uniform(steps) => {
+                let nf = steps as f32;
+                for k in 0..steps {
+                    let s = k as f32 / nf;
+                    let t = (k + 1) as f32 / nf;
+                    if t != s {
+                        self.step(ws, batch, s, t);
+                    }
+                }
+            }
+            Grid::Custom(ts) => {
+                for w in ts.windows(2) {
+                    if w[1] != w[0] {
+                        self.step(ws, batch, w[0], w[1]);
+                    }
+                }
+            }
+        }
+        self.denormalize(ws, out.len());
+        finish(&ws.z[..out.len()], out)
+    }
+
+    /// Generates samples from standard-normal `noise` (row-major, batch × dim): starting at
+    /// z_0 = σ·noise in normalised space, applies x ← X_{t_k, t_{k+1}}(x) along `grid`, and
+    /// writes the data-space result to `out` (same length as `noise`).
+    ///
+    /// Deterministic: the same model, noise and grid give bit-identical output (on the same
+    /// machine and batch size). Non-finite noise is an error; `out` is untouched on error.
+    pub fn sample(
+        &self,
+        ws: &mut Workspace,
+        noise: &[f32],
+        grid: Grid<'_>,
+        out: &mut [f32],
+    ) -> Result<(), EvalError> {
+        let batch = self.batch_of(noise.len())?;
+        if out.len() != noise.len() {
+            return Err(EvalError::OutputLength {
+                expected: noise.len(),
+                got: out.len(),
+            });
+        }
+        validate_grid(grid)?;
+        check_finite(noise)?;
+        if batch == 0 {
+            return Ok(());
+        }
+        ws.ensure(self, batch)?;
+        for (z, e) in ws.z[..noise.len()].iter_mut().zip(noise) {
+            *z = self.sigma * e;
+        }
+        self.run_grid(ws, batch, grid, out)
+    }
+
+    /// Like [`Model::sample`] with noise drawn from [`NormalRng::new(seed)`](NormalRng),
+    /// row-major (row 0's dim values first). The batch is `out.len() / dim`; `out.len()`
+    /// must be a multiple of dim (else [`EvalError::OutputLength`] with `expected` the
+    /// nearest smaller multiple).
+    ///
+    /// ```
+    /// use flowmap::{Grid, Model, NormalRng};
+    /// # let bytes = flowmap::write::example_model_bytes();
+    /// let model = Model::from_bytes(&bytes)?;
+    /// let mut ws = model.workspace(4);
+    /// let mut a = vec![0.0f32; 4 * model.dim()];
+    /// model.sample_seeded(&mut ws, 7, Grid::Uniform(1), &mut a)?;
+    /// // Same as drawing the noise yourself:
+    /// let mut noise = vec![0.0f32; a.len()];
+    /// NormalRng::new(7).fill(&mut noise);
+    /// let mut b = vec![0.0f32; a.len()];
+    /// model.sample(&mut ws, &noise, Grid::Uniform(1), &mut b)?;
+    /// assert_eq!(a, b);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sample_seeded(
+        &self,
+        ws: &mut Workspace,
+        seed: u64,
+        grid: Grid<'_>,
+        out: &mut [f32],
+    ) -> Result<(), EvalError> {
+        if out.len() % self.dim != 0 {
+            return Err(EvalError::OutputLength {
+                expected: out.len() / self.dim * self.dim,
+                got: out.len(),
+            });
+        }
+        let batch = out.len() / self.dim;
+        validate_grid(grid)?;
+        if batch == 0 {
+            return Ok(());
+        }
+        ws.ensure(self, batch)?;
+        let z = &mut ws.z[..out.len()];
+        NormalRng::new(seed).fill(z);
+        for v in z.iter_mut() {
+            *v *= self.sigma;
+        }
+        self.run_grid(ws, batch, grid, out)
+    }
+}
+
+/// Writes the time embedding of (s, t) to `emb` (length 2, or 2 + 4·frequencies.len()).
+///
+/// Raw: `[s, t]`. Fourier: `[s, t − s]` then, for each f_k, with `w = 2π·f_k` computed in
+/// f32 (`TAU * f_k`): `sin(w·s), cos(w·s), sin(w·(t − s)), cos(w·(t − s))`.
+pub(crate) fn embed(raw: bool, frequencies: &[f32], s: f32, t: f32, emb: &mut [f32]) {
+    emb[0] = s;
+    if raw {
+        emb[1] = t;
+        return;
+    }
+    let d = t - s;
+    emb[1] = d;
+    for (k, &f) in frequencies.iter().enumerate() {
+        let w = core::f32::consts::TAU * f;
+        let (a, b) = (w * s, w * d);
+        emb[2 + 4 * k] = libm::sinf(a);
+        emb[3 + 4 * k] = libm::cosf(a);
+        emb[4 + 4 * k] = libm::sinf(b);
+        emb[5 + 4 * k] = libm::cosf(b);
+    }
+}
+
+/// Parses the `flowmap` metadata JSON, checking the version before the schema (so a file of
+/// a newer format is reported as such even when its fields differ).
+fn parse_meta(json: &str) -> Result<ModelMeta, LoadError> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| LoadError::MetadataJson(e.to_string()))?;
+    let version = value
+        .get("format_version")
+        .ok_or_else(|| LoadError::MetadataJson("missing field `format_version`".to_string()))?;
+    let version = version.as_u64().ok_or_else(|| {
+        LoadError::MetadataJson("`format_version` is not a non-negative integer".to_string())
+    })?;
+    if version != u64::from(schema::FORMAT_VERSION) {
+        return Err(LoadError::UnsupportedFormatVersion {
+            found: version,
+            supported: schema::FORMAT_VERSION,
+        });
+    }
+    serde_json::from_value(value).map_err(|e| LoadError::MetadataJson(e.to_string()))
+}
+
+/// Validates the metadata; returns the (n_in, n_out) of each layer.
+fn validate_meta(meta: &ModelMeta) -> Result<Vec<(usize, usize)>, LoadError> {
+    let Architecture::Mlp {
+        data_shape,
+        hidden,
+        time_embedding,
+        ..
+    } = &meta.architecture;
+    if data_shape.is_empty() {
+        return Err(LoadError::EmptyDataShape);
+    }
+    if data_shape.contains(&0) {
+        return Err(LoadError::ZeroDim {
+            data_shape: data_shape.clone(),
+        });
+    }
+    let dim = data_shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&d| d <= MAX_DIM)
+        .ok_or_else(|| LoadError::DimTooLarge {
+            data_shape: data_shape.clone(),
+        })?;
+    if hidden.is_empty() {
+        return Err(LoadError::EmptyHidden);
+    }
+    if hidden.len() > MAX_HIDDEN_LAYERS {
+        return Err(LoadError::TooManyLayers {
+            count: hidden.len(),
+        });
+    }
+    if let Some((layer, &width)) = hidden
+        .iter()
+        .enumerate()
+        .find(|(_, &w)| w == 0 || w > MAX_WIDTH)
+    {
+        return Err(LoadError::InvalidWidth { layer, width });
+    }
+    if let TimeEmbedding::Fourier { frequencies } = time_embedding {
+        if frequencies.len() > MAX_FREQUENCIES {
+            return Err(LoadError::InvalidFrequency {
+                index: frequencies.len(),
+                value: f32::NAN,
+            });
+        }
+        if let Some((index, &value)) = frequencies.iter().enumerate().find(|(_, f)| !f.is_finite())
+        {
+            return Err(LoadError::InvalidFrequency { index, value });
+        }
+    }
+    if !(meta.sigma.is_finite() && meta.sigma > 0.0) {
+        return Err(LoadError::InvalidSigma(meta.sigma));
+    }
+    let norm = &meta.normalization;
+    if norm.mean.len() != dim {
+        return Err(LoadError::NormalizationLength {
+            field: "mean",
+            expected: dim,
+            got: norm.mean.len(),
+        });
+    }
+    if norm.std.len() != dim {
+        return Err(LoadError::NormalizationLength {
+            field: "std",
+            expected: dim,
+            got: norm.std.len(),
+        });
+    }
+    if let Some((index, &value)) = norm.mean.iter().enumerate().find(|(_, m)| !m.is_finite()) {
+        return Err(LoadError::InvalidMean { index, value });
+    }
+    if let Some((index, &value)) = norm
+        .std
+        .iter()
+        .enumerate()
+        .find(|(_, s)| !(s.is_finite() && **s > 0.0))
+    {
+        return Err(LoadError::InvalidStd { index, value });
+    }
+    // Bounded: E <= 2 + 4·MAX_FREQUENCIES, dim <= MAX_DIM, widths <= MAX_WIDTH.
+    let n_in0 = time_embedding.features() + dim;
+    let mut shape = Vec::with_capacity(hidden.len() + 1);
+    let mut n_in = n_in0;
+    for &w in hidden {
+        shape.push((n_in, w));
+        n_in = w;
+    }
+    shape.push((n_in, dim));
+    Ok(shape)
+}

@@ -1,0 +1,194 @@
+//! Writing model files (used by the trainer's exporter and by tests).
+//!
+//! The output is a standard safetensors file (see `docs/format.md`): an 8-byte little-endian
+//! header length, a JSON header padded with spaces to a multiple of 8 bytes (so the data
+//! section is 8-byte aligned), then the tensor data in the order given, tightly packed.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use crate::schema::{self, ModelMeta};
+
+/// The element type weights are stored as. The runtime converts all of them to f32 at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightDtype {
+    /// 32-bit IEEE float (exact).
+    #[default]
+    F32,
+    /// IEEE half precision; values are rounded to nearest-even (large values overflow to ±∞,
+    /// which the loader then rejects).
+    F16,
+    /// bfloat16; values are rounded to nearest-even.
+    BF16,
+}
+
+impl WeightDtype {
+    /// The safetensors dtype name (`"F32"`, `"F16"`, `"BF16"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightDtype::F32 => "F32",
+            WeightDtype::F16 => "F16",
+            WeightDtype::BF16 => "BF16",
+        }
+    }
+}
+
+/// Serialises `meta` and f32 `tensors` (name, shape, row-major data) into model-file bytes,
+/// storing the weights as F32. See [`to_safetensors_bytes_as`].
+pub fn to_safetensors_bytes(meta: &ModelMeta, tensors: &[(&str, Vec<usize>, &[f32])]) -> Vec<u8> {
+    to_safetensors_bytes_as(meta, tensors, WeightDtype::F32)
+}
+
+/// Serialises `meta` (as JSON under `__metadata__["flowmap"]`) and `tensors` (name, shape,
+/// row-major f32 data), storing the weights as `dtype`. Tensors are laid out in the order
+/// given.
+///
+/// This writes whatever it is given: the loader, not the writer, decides whether the result
+/// is a valid model (so tests can write deliberately broken files).
+///
+/// # Panics
+/// If a tensor's data length differs from the product of its shape, or two tensors share a
+/// name (programming errors).
+///
+/// ```
+/// use flowmap::schema::*;
+/// use flowmap::write::{to_safetensors_bytes_as, WeightDtype};
+/// let meta = ModelMeta {
+///     format_version: FORMAT_VERSION,
+///     architecture: Architecture::Mlp {
+///         data_shape: vec![1],
+///         hidden: vec![2],
+///         activation: Activation::Relu,
+///         time_embedding: TimeEmbedding::Raw,
+///     },
+///     interpolant: Interpolant::Linear,
+///     sigma: 1.0,
+///     normalization: Normalization { mean: vec![0.0], std: vec![1.0] },
+///     provenance: Provenance {
+///         method: "fm".into(), steps: 0, seed: 0, weights: "raw".into(),
+///         trainer: "doc".into(), dataset: String::new(),
+///     },
+/// };
+/// // Layer 0: [2, 3] (inputs s, t, x/σ); layer 1: [1, 2].
+/// let w0 = [0.0f32; 6];
+/// let b0 = [0.0f32; 2];
+/// let w1 = [0.0f32; 2];
+/// let b1 = [0.0f32; 1];
+/// let bytes = to_safetensors_bytes_as(
+///     &meta,
+///     &[
+///         ("layers.0.weight", vec![2, 3], &w0),
+///         ("layers.0.bias", vec![2], &b0),
+///         ("layers.1.weight", vec![1, 2], &w1),
+///         ("layers.1.bias", vec![1], &b1),
+///     ],
+///     WeightDtype::BF16,
+/// );
+/// let model = flowmap::Model::from_bytes(&bytes).unwrap();
+/// assert_eq!(model.dim(), 1);
+/// ```
+pub fn to_safetensors_bytes_as(
+    meta: &ModelMeta,
+    tensors: &[(&str, Vec<usize>, &[f32])],
+    dtype: WeightDtype,
+) -> Vec<u8> {
+    let meta_json = serde_json::to_string(meta).expect("ModelMeta serialises to JSON");
+    let elem = match dtype {
+        WeightDtype::F32 => 4,
+        WeightDtype::F16 | WeightDtype::BF16 => 2,
+    };
+    let mut header = serde_json::Map::new();
+    let mut md = serde_json::Map::new();
+    md.insert(
+        schema::METADATA_KEY.to_string(),
+        serde_json::Value::String(meta_json),
+    );
+    header.insert("__metadata__".to_string(), serde_json::Value::Object(md));
+    let mut offset = 0usize;
+    for (name, shape, data) in tensors {
+        let numel: usize = shape.iter().product();
+        assert_eq!(
+            numel,
+            data.len(),
+            "tensor `{name}`: shape {shape:?} needs {numel} values, got {}",
+            data.len()
+        );
+        let end = offset + elem * numel;
+        let info = serde_json::json!({
+            "dtype": dtype.name(),
+            "shape": shape,
+            "data_offsets": [offset, end],
+        });
+        assert!(
+            header.insert(String::from(*name), info).is_none(),
+            "duplicate tensor name `{name}`"
+        );
+        offset = end;
+    }
+    let mut header = serde_json::to_string(&header).expect("header serialises to JSON");
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for (_, _, data) in tensors {
+        for &v in data.iter() {
+            match dtype {
+                WeightDtype::F32 => out.extend_from_slice(&v.to_le_bytes()),
+                WeightDtype::F16 => out.extend_from_slice(&half::f16::from_f32(v).to_le_bytes()),
+                WeightDtype::BF16 => out.extend_from_slice(&half::bf16::from_f32(v).to_le_bytes()),
+            }
+        }
+    }
+    out
+}
+
+/// Bytes of a small deterministic 2-D model (hidden [16, 16], GELU-tanh, raw time
+/// embedding, weights from [`NormalRng`](crate::NormalRng)), for examples and tests.
+#[doc(hidden)]
+pub fn example_model_bytes() -> Vec<u8> {
+    use crate::schema::*;
+    let meta = ModelMeta {
+        format_version: FORMAT_VERSION,
+        architecture: Architecture::Mlp {
+            data_shape: alloc::vec![2],
+            hidden: alloc::vec![16, 16],
+            activation: Activation::GeluTanh,
+            time_embedding: TimeEmbedding::Raw,
+        },
+        interpolant: Interpolant::Linear,
+        sigma: 1.0,
+        normalization: Normalization {
+            mean: alloc::vec![0.5, -1.0],
+            std: alloc::vec![2.0, 0.5],
+        },
+        provenance: Provenance {
+            method: "example".to_string(),
+            steps: 0,
+            seed: 0,
+            weights: "raw".to_string(),
+            trainer: "flowmap example_model_bytes".to_string(),
+            dataset: String::new(),
+        },
+    };
+    let mut rng = crate::NormalRng::new(2025);
+    let dims = [(4usize, 16usize), (16, 16), (16, 2)];
+    let mut data: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for (i, &(n_in, n_out)) in dims.iter().enumerate() {
+        let scale = 1.0 / libm::sqrtf(n_in as f32);
+        let w: Vec<f32> = (0..n_in * n_out).map(|_| rng.next_f32() * scale).collect();
+        let b: Vec<f32> = (0..n_out).map(|_| rng.next_f32() * 0.1).collect();
+        data.push((
+            alloc::format!("layers.{i}.weight"),
+            alloc::vec![n_out, n_in],
+            w,
+        ));
+        data.push((alloc::format!("layers.{i}.bias"), alloc::vec![n_out], b));
+    }
+    let tensors: Vec<(&str, Vec<usize>, &[f32])> = data
+        .iter()
+        .map(|(n, s, d)| (n.as_str(), s.clone(), d.as_slice()))
+        .collect();
+    to_safetensors_bytes(&meta, &tensors)
+}
