@@ -1,10 +1,27 @@
-//! Numeric kernels: activations, the batch-1 GEMV path and the batched sgemm path.
+//! Numeric kernels: activations and the dense-layer kernel.
 //!
-//! A linear layer is `dst[b, j] = bias[j] + Σ_k W[j, off + k] · src[b, k]` with `W` stored
-//! row-major `[out, ld]` (PyTorch's `Linear` layout); `off`/`ld` let layer 0 use only the
-//! state columns of its weight (the time-embedding columns are folded into its bias).
+//! A layer computes `dst[b, j] = act(bias[j] + Σ_p W[j, p] · src[b, p])`. At load time each
+//! weight matrix (PyTorch `[out, in]` layout) is repacked into column panels of [`NR`]
+//! outputs: `panels[q][p][c] = W[q·NR + c, p]` (zero-padded past `out`), so the kernel reads
+//! every weight exactly once per tile with unit stride and keeps an `MR × (NP·NR)` block of
+//! outputs in registers. The same kernel serves batch 1 (one row, four panels at a time) and
+//! large batches (four rows at a time), and it allocates nothing.
+//!
+//! Why not `matrixmultiply::sgemm`: it allocates its packing buffers on every call (so the
+//! hot path would allocate), and at batch 1 its per-call packing makes it several times
+//! slower than a plain pass over the weights.
+//!
+//! **Determinism.** Each output is `((bias + a₀w₀) + a₁w₁) + …` in input order with IEEE
+//! multiply and add (never fused), whatever the tile shape or instruction set: the batch-1
+//! and batched paths, and the SSE2 and AVX2 builds, give bit-identical results.
+
+use alloc::vec;
+use alloc::vec::Vec;
 
 use crate::schema::Activation;
+
+/// Output columns per packed panel (one AVX register, two SSE registers).
+pub(crate) const NR: usize = 8;
 
 /// √(2/π), the GELU-tanh constant.
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
@@ -12,7 +29,7 @@ const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 const FRAC_1_SQRT_2: f32 = core::f32::consts::FRAC_1_SQRT_2;
 
 /// Applies one activation to a scalar.
-#[inline]
+#[inline(always)]
 pub(crate) fn activate(act: Activation, x: f32) -> f32 {
     match act {
         Activation::GeluTanh => {
@@ -30,24 +47,7 @@ pub(crate) fn activate(act: Activation, x: f32) -> f32 {
     }
 }
 
-/// Applies an activation in place (one tight loop per activation kind).
-pub(crate) fn activate_slice(act: Activation, xs: &mut [f32]) {
-    match act {
-        Activation::GeluTanh => xs
-            .iter_mut()
-            .for_each(|x| *x = activate(Activation::GeluTanh, *x)),
-        Activation::GeluErf => xs
-            .iter_mut()
-            .for_each(|x| *x = activate(Activation::GeluErf, *x)),
-        Activation::Silu => xs
-            .iter_mut()
-            .for_each(|x| *x = activate(Activation::Silu, *x)),
-        Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
-    }
-}
-
-/// Dot product with 8 independent accumulators (vectorises without target features; the
-/// summation order is fixed, so results are deterministic).
+/// Dot product with 8 independent accumulators (fixed summation order: deterministic).
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
@@ -68,85 +68,201 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// Shape of one linear layer application.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LinearShape {
-    /// Batch rows.
-    pub batch: usize,
-    /// Input features used (columns of `src`, and of `W` starting at `off`).
-    pub k: usize,
-    /// Output features (rows of `W`).
-    pub n: usize,
-    /// Row stride of `W`.
-    pub ld: usize,
-    /// First column of `W` used.
-    pub off: usize,
+/// A dense layer's weight in the kernel layout.
+#[derive(Clone, Debug)]
+pub(crate) struct Packed {
+    /// Outputs.
+    pub(crate) n: usize,
+    /// Inputs.
+    pub(crate) k: usize,
+    /// `ceil(n / NR)` panels of `k × NR` values.
+    panels: Vec<f32>,
 }
 
-/// `dst[batch × n] = src[batch × k] · W[:, off..off+k]ᵀ + bias`, no activation.
+impl Packed {
+    /// Packs columns `off..off + k` of the row-major `[n, ld]` matrix `w`.
+    pub(crate) fn new(w: &[f32], n: usize, ld: usize, off: usize, k: usize) -> Packed {
+        let np = n.div_ceil(NR);
+        let mut panels = vec![0.0f32; np * k * NR];
+        for (q, panel) in panels.chunks_exact_mut(k * NR).enumerate() {
+            for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+                for (c, v) in row.iter_mut().enumerate() {
+                    let j = q * NR + c;
+                    if j < n {
+                        *v = w[j * ld + off + p];
+                    }
+                }
+            }
+        }
+        Packed { n, k, panels }
+    }
+
+    /// Element (j, p) of the packed matrix (for tests).
+    #[cfg(test)]
+    pub(crate) fn get(&self, j: usize, p: usize) -> f32 {
+        self.panels[((j / NR) * self.k + p) * NR + j % NR]
+    }
+
+    /// Number of panels.
+    pub(crate) fn num_panels(&self) -> usize {
+        self.n.div_ceil(NR)
+    }
+
+    /// Length a bias slice must have: the outputs rounded up to whole panels.
+    pub(crate) fn padded_n(&self) -> usize {
+        self.num_panels() * NR
+    }
+}
+
+/// Computes an `MR × (NP·NR)` output tile from the `MR` rows in `src` (row stride `k`) and
+/// panels `q0..q0 + NP`, applies `act`, and stores the valid columns into the `MR` rows of
+/// `dst` (row stride `n`).
+#[inline(always)]
+fn tile<const MR: usize, const NP: usize>(
+    w: &Packed,
+    bias: &[f32],
+    q0: usize,
+    src: &[f32],
+    act: Option<Activation>,
+    dst: &mut [f32],
+) {
+    let (n, k) = (w.n, w.k);
+    let mut acc = [[[0.0f32; NR]; NP]; MR];
+    for acc_r in acc.iter_mut() {
+        for (j, a) in acc_r.iter_mut().enumerate() {
+            a.copy_from_slice(&bias[(q0 + j) * NR..(q0 + j + 1) * NR]);
+        }
+    }
+    let panels: [&[f32]; NP] =
+        core::array::from_fn(|j| &w.panels[(q0 + j) * k * NR..(q0 + j + 1) * k * NR]);
+    let rows: [&[f32]; MR] = core::array::from_fn(|r| &src[r * k..(r + 1) * k]);
+    for p in 0..k {
+        let wp: [&[f32]; NP] = core::array::from_fn(|j| &panels[j][p * NR..p * NR + NR]);
+        for r in 0..MR {
+            let a = rows[r][p];
+            for j in 0..NP {
+                for c in 0..NR {
+                    acc[r][j][c] += a * wp[j][c];
+                }
+            }
+        }
+    }
+    for (r, acc_r) in acc.iter_mut().enumerate() {
+        for (j, a) in acc_r.iter_mut().enumerate() {
+            let c0 = (q0 + j) * NR;
+            let c1 = (c0 + NR).min(n);
+            if let Some(act) = act {
+                for v in a.iter_mut() {
+                    *v = activate(act, *v);
+                }
+            }
+            dst[r * n + c0..r * n + c1].copy_from_slice(&a[..c1 - c0]);
+        }
+    }
+}
+
+/// The layer over a batch: `MR`-row tiles of `NP` panels, then leftover rows one at a time
+/// with four panels per tile.
+#[inline(always)]
+fn forward_generic<const MR: usize, const NP: usize>(
+    w: &Packed,
+    bias: &[f32],
+    batch: usize,
+    src: &[f32],
+    act: Option<Activation>,
+    dst: &mut [f32],
+) {
+    let (n, k) = (w.n, w.k);
+    let np = w.num_panels();
+    let src = &src[..batch * k];
+    let dst = &mut dst[..batch * n];
+    let full = batch / MR;
+    let (s_full, s_rest) = src.split_at(full * MR * k);
+    let (d_full, d_rest) = dst.split_at_mut(full * MR * n);
+    for (s, d) in s_full
+        .chunks_exact(MR * k)
+        .zip(d_full.chunks_exact_mut(MR * n))
+    {
+        let mut q = 0;
+        while q + NP <= np {
+            tile::<MR, NP>(w, bias, q, s, act, d);
+            q += NP;
+        }
+        while q < np {
+            tile::<MR, 1>(w, bias, q, s, act, d);
+            q += 1;
+        }
+    }
+    for (s, d) in s_rest.chunks_exact(k).zip(d_rest.chunks_exact_mut(n)) {
+        let mut q = 0;
+        while q + 4 <= np {
+            tile::<1, 4>(w, bias, q, s, act, d);
+            q += 4;
+        }
+        while q < np {
+            tile::<1, 1>(w, bias, q, s, act, d);
+            q += 1;
+        }
+    }
+}
+
+/// Portable build (SSE2 on x86-64): 4 × 8 tiles.
+fn forward_portable(
+    w: &Packed,
+    bias: &[f32],
+    batch: usize,
+    src: &[f32],
+    act: Option<Activation>,
+    dst: &mut [f32],
+) {
+    forward_generic::<4, 1>(w, bias, batch, src, act, dst)
+}
+
+/// AVX2 build of the same kernel: 4 × 16 tiles. Multiply and add stay separate (no FMA), so
+/// results are bit-identical to [`forward_portable`].
 ///
-/// Batch 1 uses row dots over `W` (matrixmultiply packs both operands on every call, which
-/// dominates at batch 1); larger batches use `sgemm` with `C` initialised to the bias and
-/// `beta = 1`.
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn forward_avx2(
+    w: &Packed,
+    bias: &[f32],
+    batch: usize,
+    src: &[f32],
+    act: Option<Activation>,
+    dst: &mut [f32],
+) {
+    forward_generic::<4, 2>(w, bias, batch, src, act, dst)
+}
+
+/// `dst[batch × n] = act(src[batch × k] · Wᵀ + bias)`; `bias` has [`Packed::padded_n`]
+/// entries (zero past `n`); `act = None` for the output layer.
 ///
 /// # Panics
-/// Never for consistent shapes; the caller guarantees `src.len() >= batch·k`,
-/// `dst.len() >= batch·n`, `bias.len() == n`, `w.len() == n·ld`, `off + k <= ld`. These are
-/// asserted (cheaply, once per call) because the sgemm call relies on them.
-pub(crate) fn linear(w: &[f32], bias: &[f32], s: LinearShape, src: &[f32], dst: &mut [f32]) {
-    let LinearShape {
-        batch,
-        k,
-        n,
-        ld,
-        off,
-    } = s;
+/// If the slices are shorter than the shapes require (the caller sizes them; a panic here
+/// would be a bug in this crate).
+pub(crate) fn linear(
+    w: &Packed,
+    bias: &[f32],
+    batch: usize,
+    src: &[f32],
+    act: Option<Activation>,
+    dst: &mut [f32],
+) {
     assert!(
-        src.len() >= batch * k
-            && dst.len() >= batch * n
-            && bias.len() == n
-            && w.len() == n * ld
-            && off + k <= ld,
+        src.len() >= batch * w.k && dst.len() >= batch * w.n && bias.len() >= w.padded_n(),
         "linear: inconsistent shapes"
     );
-    if batch == 1 {
-        let x = &src[..k];
-        for (j, (d, b)) in dst[..n].iter_mut().zip(bias).enumerate() {
-            let row = &w[j * ld + off..j * ld + off + k];
-            *d = b + dot(row, x);
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        if batch > 1 && std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 support was just detected at run time.
+            unsafe { forward_avx2(w, bias, batch, src, act, dst) };
+            return;
         }
-        return;
     }
-    let c = &mut dst[..batch * n];
-    for row in c.chunks_exact_mut(n) {
-        row.copy_from_slice(bias);
-    }
-    // SAFETY: sgemm reads A = src as a batch×k matrix (row stride k, col stride 1): the
-    // largest index is (batch−1)·k + k−1 < batch·k <= src.len(). It reads B = Wᵀ restricted
-    // to columns off..off+k of W as a k×n matrix with element (p, j) at w[off + p + j·ld]:
-    // the largest index is off + k−1 + (n−1)·ld < n·ld = w.len() since off + k <= ld. It
-    // writes C = c as a batch×n matrix (row stride n): largest index batch·n − 1 < c.len().
-    // All three are distinct allocations (c is a unique borrow), and the dimensions are
-    // bounded by the loader (widths <= MAX_WIDTH) and the workspace, so the isize strides
-    // cannot overflow.
-    unsafe {
-        matrixmultiply::sgemm(
-            batch,
-            k,
-            n,
-            1.0,
-            src.as_ptr(),
-            k as isize,
-            1,
-            w.as_ptr().add(off),
-            1,
-            ld as isize,
-            1.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
+    forward_portable(w, bias, batch, src, act, dst)
 }
 
 #[cfg(test)]
@@ -161,84 +277,151 @@ mod tests {
     #[test]
     fn activations_match_hand_values() {
         // Reference values computed in f64 from the formulas.
-        let cases: [(Activation, f32, f32); 12] = [
-            (Activation::GeluTanh, 1.0, 0.841_191_99),
-            (Activation::GeluTanh, -1.0, -0.158_808_01),
+        let cases: [(Activation, f32, f64); 13] = [
+            (Activation::GeluTanh, 1.0, 0.841_191_990_608_276_8),
+            (Activation::GeluTanh, -1.0, -0.158_808_009_391_723_24),
+            (Activation::GeluTanh, 3.0, 2.996_362_607_918_227),
             (Activation::GeluTanh, 0.0, 0.0),
-            (Activation::GeluErf, 1.0, 0.841_344_75),
-            (Activation::GeluErf, -1.0, -0.158_655_25),
-            (Activation::GeluErf, 2.0, 1.954_499_7),
-            (Activation::Silu, 1.0, 0.731_058_6),
-            (Activation::Silu, -2.0, -0.238_405_84),
+            (Activation::GeluErf, 1.0, 0.841_344_746_068_542_9),
+            (Activation::GeluErf, -1.0, -0.158_655_253_931_457_07),
+            (Activation::GeluErf, 2.0, 1.954_499_736_103_641_6),
+            (Activation::Silu, 1.0, 0.731_058_578_630_004_9),
+            (Activation::Silu, -2.0, -0.238_405_844_044_234),
             (Activation::Silu, 0.0, 0.0),
             (Activation::Relu, 1.5, 1.5),
             (Activation::Relu, -1.5, 0.0),
             (Activation::Relu, 0.0, 0.0),
         ];
         for (act, x, want) in cases {
-            let got = activate(act, x);
-            assert!(close(got, want, 1e-6), "{act:?}({x}) = {got}, want {want}");
-            let mut v = [x];
-            activate_slice(act, &mut v);
-            assert_eq!(v[0].to_bits(), got.to_bits(), "{act:?} slice vs scalar");
+            let got = activate(act, x) as f64;
+            assert!(
+                (got - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                "{act:?}({x}) = {got}, want {want}"
+            );
         }
-        // GELU-tanh at 3: 0.5·3·(1 + tanh(√(2/π)·(3 + 0.044715·27))).
-        let g = activate(Activation::GeluTanh, 3.0);
-        assert!(close(g, 2.996_362_7, 1e-6), "{g}");
     }
 
     #[test]
     fn dot_matches_naive() {
         for n in [0usize, 1, 7, 8, 9, 17, 64, 100] {
-            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let a: Vec<f32> = (0..n).map(|i| libm::sinf(i as f32 * 0.37)).collect();
+            let b: Vec<f32> = (0..n).map(|i| libm::cosf(i as f32 * 0.11)).collect();
             let naive: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
             assert!(close(dot(&a, &b), naive as f32, 1e-5), "n = {n}");
         }
     }
 
+    /// Sequential-order reference: bias + Σ_p in order, in f32.
+    fn reference(
+        w: &[f32],
+        b: &[f32],
+        n: usize,
+        k: usize,
+        x: &[f32],
+        act: Option<Activation>,
+    ) -> Vec<f32> {
+        let batch = x.len() / k;
+        let mut out = Vec::new();
+        for r in 0..batch {
+            for j in 0..n {
+                let mut acc = b[j];
+                for p in 0..k {
+                    acc += x[r * k + p] * w[j * k + p];
+                }
+                out.push(act.map_or(acc, |a| activate(a, acc)));
+            }
+        }
+        out
+    }
+
     #[test]
-    fn gemv_path_equals_sgemm_path() {
-        // Integer-valued weights and inputs: every partial sum is exact, so the two paths
-        // (different summation orders) must agree bit for bit.
-        let (n, ld, off, k, batch) = (5usize, 13usize, 2usize, 11usize, 4usize);
-        let w: Vec<f32> = (0..n * ld).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
-        let bias: Vec<f32> = (0..n).map(|j| j as f32 - 2.0).collect();
-        let src: Vec<f32> = (0..batch * k).map(|i| ((i * 3) % 7) as f32 - 3.0).collect();
-        let shape = LinearShape {
-            batch,
-            k,
-            n,
-            ld,
-            off,
-        };
-        let mut batched = alloc::vec![0.0f32; batch * n];
-        linear(&w, &bias, shape, &src, &mut batched);
-        for b in 0..batch {
-            let mut one = alloc::vec![0.0f32; n];
-            let s1 = LinearShape { batch: 1, ..shape };
-            linear(&w, &bias, s1, &src[b * k..(b + 1) * k], &mut one);
-            // Also against a naive reference.
-            for j in 0..n {
-                let want: f32 = bias[j]
-                    + (0..k)
-                        .map(|p| w[j * ld + off + p] * src[b * k + p])
-                        .sum::<f32>();
-                assert_eq!(one[j], want);
-                assert_eq!(batched[b * n + j], want);
+    fn batch_one_and_batched_paths_are_bit_identical() {
+        // Shapes that exercise full and partial panels, 1/2/4-panel groups and row tails.
+        for &(n, k) in &[
+            (1usize, 1usize),
+            (2, 5),
+            (8, 3),
+            (13, 11),
+            (33, 17),
+            (70, 9),
+        ] {
+            let w: Vec<f32> = (0..n * k).map(|i| libm::sinf(i as f32 * 0.731)).collect();
+            let b: Vec<f32> = (0..n).map(|j| j as f32 * 0.1 - 0.3).collect();
+            let pk = Packed::new(&w, n, k, 0, k);
+            let mut bias = vec![0.0f32; pk.padded_n()];
+            bias[..n].copy_from_slice(&b);
+            for batch in [1usize, 2, 3, 4, 5, 9] {
+                let x: Vec<f32> = (0..batch * k)
+                    .map(|i| libm::cosf(i as f32 * 0.29))
+                    .collect();
+                for act in [None, Some(Activation::GeluTanh), Some(Activation::Relu)] {
+                    let want = reference(&w, &b, n, k, &x, act);
+                    let mut got = vec![0.0f32; batch * n];
+                    linear(&pk, &bias, batch, &x, act, &mut got);
+                    assert_eq!(got, want, "n={n} k={k} batch={batch} {act:?}");
+                    let mut port = vec![0.0f32; batch * n];
+                    forward_portable(&pk, &bias, batch, &x, act, &mut port);
+                    assert_eq!(port, want);
+                    for r in 0..batch {
+                        let mut one = vec![0.0f32; n];
+                        linear(&pk, &bias, 1, &x[r * k..(r + 1) * k], act, &mut one);
+                        assert_eq!(one[..], want[r * n..(r + 1) * n]);
+                    }
+                }
             }
         }
-        // Non-integer data: the paths agree to rounding.
-        let w: Vec<f32> = (0..n * ld).map(|i| (i as f32 * 0.731).sin()).collect();
-        let src: Vec<f32> = (0..batch * k).map(|i| (i as f32 * 0.29).cos()).collect();
-        linear(&w, &bias, shape, &src, &mut batched);
-        for b in 0..batch {
-            let mut one = alloc::vec![0.0f32; n];
-            let s1 = LinearShape { batch: 1, ..shape };
-            linear(&w, &bias, s1, &src[b * k..(b + 1) * k], &mut one);
-            for j in 0..n {
-                assert!(close(one[j], batched[b * n + j], 1e-5));
-            }
+    }
+
+    #[test]
+    fn agrees_with_matrixmultiply_sgemm() {
+        let (n, k, batch) = (37usize, 29usize, 23usize);
+        let w: Vec<f32> = (0..n * k).map(|i| libm::sinf(i as f32 * 0.173)).collect();
+        let b: Vec<f32> = (0..n).map(|j| libm::cosf(j as f32)).collect();
+        let x: Vec<f32> = (0..batch * k)
+            .map(|i| libm::sinf(i as f32 * 0.61))
+            .collect();
+        let mut c = vec![0.0f32; batch * n];
+        for row in c.chunks_exact_mut(n) {
+            row.copy_from_slice(&b);
         }
+        // SAFETY: A is batch×k (row stride k), B = Wᵀ is k×n with element (p, j) at
+        // w[p + j·k] (max index < n·k), C is batch×n (row stride n); all in bounds.
+        unsafe {
+            matrixmultiply::sgemm(
+                batch,
+                k,
+                n,
+                1.0,
+                x.as_ptr(),
+                k as isize,
+                1,
+                w.as_ptr(),
+                1,
+                k as isize,
+                1.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        }
+        let pk = Packed::new(&w, n, k, 0, k);
+        let mut bias = vec![0.0f32; pk.padded_n()];
+        bias[..n].copy_from_slice(&b);
+        let mut got = vec![0.0f32; batch * n];
+        linear(&pk, &bias, batch, &x, None, &mut got);
+        for (g, want) in got.iter().zip(&c) {
+            assert!(close(*g, *want, 1e-5), "{g} vs {want}");
+        }
+    }
+
+    #[test]
+    fn packing_uses_the_requested_columns() {
+        // [2, 5] matrix, columns 2..5 packed.
+        let w = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
+        let pk = Packed::new(&w, 2, 5, 2, 3);
+        let bias = [0.5f32; NR];
+        let mut out = [0.0f32; 2];
+        linear(&pk, &bias, 1, &[1.0, 10.0, 100.0], None, &mut out);
+        assert_eq!(out, [0.5 + 3.0 + 40.0 + 500.0, 0.5 + 8.0 + 90.0 + 1000.0]);
     }
 }

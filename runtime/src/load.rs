@@ -221,7 +221,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Container<'_>, LoadError> {
     }
 
     // Layout: in offset order the ranges must tile [0, data_len) exactly.
-    checked.sort_by(|a, b| (a.3, a.4).cmp(&(b.3, b.4)));
+    checked.sort_by_key(|a| (a.3, a.4));
     let mut pos = 0u64;
     let mut prev: Option<&str> = None;
     for (name, _, _, start, end) in &checked {

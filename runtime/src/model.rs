@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::error::{EvalError, LoadError};
-use crate::kernels::{self, LinearShape};
+use crate::kernels::{self, Packed};
 use crate::load;
 use crate::rng::NormalRng;
 use crate::schema::{self, Activation, Architecture, ModelMeta, TimeEmbedding};
@@ -21,10 +21,13 @@ pub enum Grid<'a> {
     Custom(&'a [f32]),
 }
 
-/// One dense layer: `weight` is `[n_out, n_in]` row-major, `bias` is `[n_out]`.
+/// One dense layer, in the kernel layout.
 #[derive(Clone)]
 struct Layer {
-    weight: Vec<f32>,
+    /// The weight columns that multiply the layer input (for layer 0: the state columns
+    /// `E..n_in`; the time-embedding columns are in [`Model::emb_weight`]).
+    packed: Packed,
+    /// Bias, zero-padded to [`Packed::padded_n`].
     bias: Vec<f32>,
     n_in: usize,
     n_out: usize,
@@ -58,6 +61,9 @@ pub struct Model {
     /// Number of time-embedding features E (the first E columns of layer 0).
     embed_features: usize,
     layers: Vec<Layer>,
+    /// Columns `0..E` of layer 0's weight, row-major `[n_out0, E]`: folded into the bias
+    /// once per (s, t).
+    emb_weight: Vec<f32>,
     mean: Vec<f32>,
     std: Vec<f32>,
     sigma: f32,
@@ -125,7 +131,7 @@ impl Workspace {
             .and_then(|_| grow(&mut self.a, al))
             .and_then(|_| grow(&mut self.b, al))
             .and_then(|_| grow(&mut self.emb, model.embed_features))
-            .and_then(|_| grow(&mut self.bias0, model.layers[0].n_out));
+            .and_then(|_| grow(&mut self.bias0, model.layers[0].packed.padded_n()));
         r.map_err(|_| oom)
     }
 }
@@ -244,7 +250,11 @@ impl Model {
             return Err(LoadError::UnexpectedTensor(name.clone()));
         }
 
+        let e = match &meta.architecture {
+            Architecture::Mlp { time_embedding, .. } => time_embedding.features(),
+        };
         let mut layers = Vec::with_capacity(shape.len());
+        let mut emb_weight = Vec::new();
         for (i, &(n_in, n_out)) in shape.iter().enumerate() {
             let (wn, bn) = (&expected[2 * i].0, &expected[2 * i + 1].0);
             // Present: checked above.
@@ -252,12 +262,21 @@ impl Model {
                 Some(t) => load::to_f32(wn, t)?,
                 None => return Err(LoadError::MissingTensor(wn.clone())),
             };
-            let bias = match container.tensors.get(bn) {
+            let mut bias = match container.tensors.get(bn) {
                 Some(t) => load::to_f32(bn, t)?,
                 None => return Err(LoadError::MissingTensor(bn.clone())),
             };
+            let off = if i == 0 { e } else { 0 };
+            if i == 0 {
+                emb_weight = Vec::with_capacity(n_out * e);
+                for row in weight.chunks_exact(n_in) {
+                    emb_weight.extend_from_slice(&row[..e]);
+                }
+            }
+            let packed = Packed::new(&weight, n_out, n_in, off, n_in - off);
+            bias.resize(packed.padded_n(), 0.0);
             layers.push(Layer {
-                weight,
+                packed,
                 bias,
                 n_in,
                 n_out,
@@ -282,6 +301,7 @@ impl Model {
             embed_features: time_embedding.features(),
             frequencies,
             layers,
+            emb_weight,
             mean: meta.normalization.mean.clone(),
             std: meta.normalization.std.clone(),
             sigma: meta.sigma,
@@ -332,10 +352,7 @@ impl Model {
 
     /// Total number of weights and biases.
     pub fn num_parameters(&self) -> usize {
-        self.layers
-            .iter()
-            .map(|l| l.weight.len() + l.bias.len())
-            .sum()
+        self.layers.iter().map(|l| (l.n_in + 1) * l.n_out).sum()
     }
 
     /// A workspace sized for batches of up to `max_batch` rows of this model. If that much
@@ -349,13 +366,28 @@ impl Model {
         ws
     }
 
-    /// The layer tensors in file order (weight, bias, weight, …), for tests.
+    /// The layer tensors in file order (weight, bias, weight, …) reconstructed from the
+    /// kernel layout, for tests.
     #[cfg(test)]
-    pub(crate) fn weights_for_tests(&self) -> Vec<&[f32]> {
-        self.layers
-            .iter()
-            .flat_map(|l| [&l.weight[..], &l.bias[..]])
-            .collect()
+    pub(crate) fn weights_for_tests(&self) -> Vec<Vec<f32>> {
+        let e = self.embed_features;
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            let off = if i == 0 { e } else { 0 };
+            let mut w = alloc::vec![0.0f32; l.n_out * l.n_in];
+            for j in 0..l.n_out {
+                for p in 0..l.n_in {
+                    w[j * l.n_in + p] = if p < off {
+                        self.emb_weight[j * e + p]
+                    } else {
+                        l.packed.get(j, p - off)
+                    };
+                }
+            }
+            out.push(w);
+            out.push(l.bias[..l.n_out].to_vec());
+        }
+        out
     }
 
     /// Batch size of an input of length `len` (a multiple of dim).
@@ -374,10 +406,10 @@ impl Model {
         embed(self.raw_embedding(), &self.frequencies, s, t, emb);
         // Fold the embedding columns of layer 0 into its bias (same for every row).
         let l0 = &self.layers[0];
-        let bias0 = &mut ws.bias0[..l0.n_out];
-        for (j, b) in bias0.iter_mut().enumerate() {
-            let row = &l0.weight[j * l0.n_in..j * l0.n_in + e];
-            *b = l0.bias[j] + kernels::dot(row, emb);
+        let bias0 = &mut ws.bias0[..l0.packed.padded_n()];
+        bias0.fill(0.0);
+        for (j, b) in bias0[..l0.n_out].iter_mut().enumerate() {
+            *b = l0.bias[j] + kernels::dot(&self.emb_weight[j * e..(j + 1) * e], emb);
         }
         // Layer-0 input: z / σ.
         let n = batch * self.dim;
@@ -388,22 +420,13 @@ impl Model {
         let mut in_b = false;
         let last = self.layers.len() - 1;
         for (i, l) in self.layers.iter().enumerate() {
-            let (bias, k, off) = if i == 0 {
-                (&*bias0, self.dim, e)
+            let bias = if i == 0 { &*bias0 } else { &l.bias[..] };
+            let act = if i == last {
+                None
             } else {
-                (&l.bias[..], l.n_in, 0)
+                Some(self.activation)
             };
-            let shape = LinearShape {
-                batch,
-                k,
-                n: l.n_out,
-                ld: l.n_in,
-                off,
-            };
-            kernels::linear(&l.weight, bias, shape, src, dst);
-            if i != last {
-                kernels::activate_slice(self.activation, &mut dst[..batch * l.n_out]);
-            }
+            kernels::linear(&l.packed, bias, batch, src, act, dst);
             core::mem::swap(&mut src, &mut dst);
             in_b = !in_b;
         }

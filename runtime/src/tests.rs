@@ -1,5 +1,7 @@
 //! Unit tests of the model: hand-computed maps, a naive reference forward pass, dtypes,
 //! normalisation, determinism and argument checking.
+// The reference implementations index like the formulas they transcribe.
+#![allow(clippy::needless_range_loop)]
 
 use alloc::string::{String, ToString};
 use alloc::vec;
@@ -273,19 +275,16 @@ fn matches_reference_forward_all_activations_and_embeddings() {
             for &(s, t) in &[(0.0f32, 1.0f32), (0.2, 0.7), (0.9, 0.9), (0.6, 0.1)] {
                 let want = reference_map(&m, &w, s, t, &x);
                 let mut y = vec![0.0f32; x.len()];
-                model.map(&mut ws, s, t, &x, &mut y).unwrap(); // batch 5: sgemm
+                model.map(&mut ws, s, t, &x, &mut y).unwrap(); // batch 5: 4-row tiles + 1
                 assert_close(&y, &want, 2e-5);
                 for r in 0..5 {
-                    // batch 1: GEMV
                     let mut y1 = [0.0f32; 3];
                     model
                         .map(&mut ws, s, t, &x[3 * r..3 * r + 3], &mut y1)
                         .unwrap();
                     assert_close(&y1, &want[3 * r..3 * r + 3], 2e-5);
-                    for k in 0..3 {
-                        let d = (y1[k] - y[3 * r + k]).abs();
-                        assert!(d <= 1e-5 * (1.0 + y1[k].abs()), "GEMV vs sgemm: {d}");
-                    }
+                    // Batch 1 and batched kernels sum in the same order: bit-identical.
+                    assert_eq!(y1[..], y[3 * r..3 * r + 3], "batch 1 vs batch 5");
                 }
             }
             // Velocity = ∂_t map at t = s, scaled: reference via (map(t, t+h) − x)/h → the

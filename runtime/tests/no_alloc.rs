@@ -1,0 +1,156 @@
+//! Evaluation allocates nothing once the workspace is large enough: a counting global
+//! allocator sees zero allocations during map / velocity / sample / sample_seeded, for
+//! batch 1 and batched paths, raw and Fourier time embeddings.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use flowmap::schema::*;
+use flowmap::write::to_safetensors_bytes;
+use flowmap::{Grid, Model, NormalRng};
+
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    // Only allocations made by the measuring thread count (the test harness has others).
+    static TRACK: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note() {
+    if TRACK.with(|t| t.get()) {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+// SAFETY: forwards every call unchanged to the system allocator; the bookkeeping touches
+// only an atomic counter and a const-initialised thread-local `Cell` (no allocation, no
+// destructor).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by `f` on this thread.
+fn count<R>(f: impl FnOnce() -> R) -> (usize, R) {
+    let before = ALLOCS.load(Ordering::SeqCst);
+    TRACK.with(|t| t.set(true));
+    let r = f();
+    TRACK.with(|t| t.set(false));
+    (ALLOCS.load(Ordering::SeqCst) - before, r)
+}
+
+fn model(time_embedding: TimeEmbedding) -> Model {
+    let dim = 3;
+    let hidden = vec![40, 24];
+    let e = time_embedding.features();
+    let meta = ModelMeta {
+        format_version: FORMAT_VERSION,
+        architecture: Architecture::Mlp {
+            data_shape: vec![dim],
+            hidden: hidden.clone(),
+            activation: Activation::GeluTanh,
+            time_embedding,
+        },
+        interpolant: Interpolant::Trig,
+        sigma: 0.8,
+        normalization: Normalization {
+            mean: vec![0.1, 0.2, 0.3],
+            std: vec![1.0, 2.0, 0.5],
+        },
+        provenance: Provenance {
+            method: "psd-midpoint".into(),
+            steps: 0,
+            seed: 0,
+            weights: "raw".into(),
+            trainer: "no_alloc test".into(),
+            dataset: String::new(),
+        },
+    };
+    let mut rng = NormalRng::new(4);
+    let dims = [(e + dim, 40), (40, 24), (24, dim)];
+    let data: Vec<(String, Vec<usize>, Vec<f32>)> = dims
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &(n_in, n_out))| {
+            let w = (0..n_in * n_out).map(|_| rng.next_f32() * 0.3).collect();
+            let b = (0..n_out).map(|_| rng.next_f32() * 0.1).collect();
+            [
+                (format!("layers.{i}.weight"), vec![n_out, n_in], w),
+                (format!("layers.{i}.bias"), vec![n_out], b),
+            ]
+        })
+        .collect();
+    let t: Vec<(&str, Vec<usize>, &[f32])> = data
+        .iter()
+        .map(|(n, s, d)| (n.as_str(), s.clone(), d.as_slice()))
+        .collect();
+    Model::from_bytes(&to_safetensors_bytes(&meta, &t)).unwrap()
+}
+
+#[test]
+fn evaluation_does_not_allocate() {
+    for emb in [
+        TimeEmbedding::Raw,
+        TimeEmbedding::Fourier {
+            frequencies: vec![0.5, 1.0, 2.0],
+        },
+    ] {
+        let m = model(emb);
+        let dim = m.dim();
+        let max_batch = 37;
+        let mut ws = m.workspace(max_batch);
+        let x: Vec<f32> = (0..max_batch * dim)
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect();
+        let mut out = vec![0.0f32; x.len()];
+        let grid = [0.0f32, 0.25, 0.25, 1.0];
+        for batch in [1usize, 2, 5, 16, max_batch] {
+            let n = batch * dim;
+            let (allocs, r) = count(|| {
+                m.map(&mut ws, 0.1, 0.9, &x[..n], &mut out[..n])?;
+                m.velocity(&mut ws, 0.3, &x[..n], &mut out[..n])?;
+                m.sample(&mut ws, &x[..n], Grid::Uniform(2), &mut out[..n])?;
+                m.sample(&mut ws, &x[..n], Grid::Custom(&grid), &mut out[..n])?;
+                m.sample_seeded(&mut ws, 5, Grid::Uniform(1), &mut out[..n])?;
+                // Errors do not allocate either.
+                let bad = m.map(&mut ws, f32::NAN, 0.9, &x[..n], &mut out[..n]);
+                assert!(bad.is_err());
+                Ok::<(), flowmap::EvalError>(())
+            });
+            r.unwrap();
+            assert_eq!(allocs, 0, "batch {batch}: {allocs} allocations");
+        }
+        // A batch beyond capacity grows the workspace (allocates) once, then not again.
+        let big = vec![0.5f32; 100 * dim];
+        let mut big_out = vec![0.0f32; big.len()];
+        let (grow, r) = count(|| m.map(&mut ws, 0.0, 1.0, &big, &mut big_out));
+        r.unwrap();
+        assert!(grow > 0, "growing the workspace should allocate");
+        let (again, r) = count(|| m.map(&mut ws, 0.0, 1.0, &big, &mut big_out));
+        r.unwrap();
+        assert_eq!(again, 0);
+    }
+}
