@@ -1,0 +1,82 @@
+# libflowmap: the C library (ffi/), its header (include/flowmap.h) and pkg-config file.
+#
+#   make lib                         build libflowmap.so / libflowmap.a (cargo, release)
+#   make install PREFIX=/usr/local   install lib, header and flowmap.pc (DESTDIR supported)
+#   make install-strip               the same, with the shared library stripped
+#   make uninstall PREFIX=...        remove what install put there
+#   make examples                    build examples/c and examples/cpp against the build tree
+#   make c-tests                     run the C ABI test suite (cargo test -p flowmap-ffi)
+#
+# After `make install PREFIX=$P`:
+#   export PKG_CONFIG_PATH=$P/lib/pkgconfig
+#   cc app.c $(pkg-config --cflags --libs flowmap)
+#
+# Variables: CARGO, CC, CXX, PROFILE (cargo profile, default release), CARGO_TARGET_DIR,
+# PREFIX, LIBDIR, INCLUDEDIR, PKGCONFIGDIR, DESTDIR, STRIP; NO_BUILD=1 makes `install` use
+# the already built library in LIB_DIR (default $(CARGO_TARGET_DIR)/<profile dir>).
+
+CARGO ?= cargo
+CC ?= cc
+CXX ?= c++
+STRIP ?= strip
+INSTALL ?= install
+PROFILE ?= release
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TARGET_DIR
+
+PROFILE_DIR := $(if $(filter dev test,$(PROFILE)),debug,$(if $(filter bench,$(PROFILE)),release,$(PROFILE)))
+LIB_DIR ?= $(CARGO_TARGET_DIR)/$(PROFILE_DIR)
+EXAMPLES_DIR ?= $(LIB_DIR)/c-examples
+
+# The workspace version ([workspace.package] in Cargo.toml), e.g. 0.1.0; SONAME major 0.
+VERSION := $(shell sed -n '/^\[workspace\.package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml)
+SOMAJOR := 0
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+EXAMPLE_CFLAGS ?= -O2 -Wall -Wextra -pedantic
+EXAMPLE_CXXFLAGS ?= -O2 -Wall -Wextra
+
+.PHONY: all lib install install-strip uninstall examples c-tests
+
+all: lib
+
+lib:
+	$(CARGO) build --profile $(PROFILE) -p flowmap-ffi --lib
+
+install: $(if $(NO_BUILD),,lib)
+	@test -n "$(VERSION)" || { echo "cannot read the version from Cargo.toml" >&2; exit 1; }
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 0755 $(LIB_DIR)/libflowmap.so $(DESTDIR)$(LIBDIR)/libflowmap.so.$(VERSION)
+	ln -sf libflowmap.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libflowmap.so.$(SOMAJOR)
+	ln -sf libflowmap.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libflowmap.so
+	$(INSTALL) -m 0644 $(LIB_DIR)/libflowmap.a $(DESTDIR)$(LIBDIR)/libflowmap.a
+	$(INSTALL) -m 0644 include/flowmap.h $(DESTDIR)$(INCLUDEDIR)/flowmap.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    ffi/flowmap.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/flowmap.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/flowmap.pc
+
+install-strip: install
+	$(STRIP) --strip-unneeded $(DESTDIR)$(LIBDIR)/libflowmap.so.$(VERSION)
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libflowmap.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libflowmap.so.$(SOMAJOR) \
+	      $(DESTDIR)$(LIBDIR)/libflowmap.so $(DESTDIR)$(LIBDIR)/libflowmap.a \
+	      $(DESTDIR)$(INCLUDEDIR)/flowmap.h $(DESTDIR)$(PKGCONFIGDIR)/flowmap.pc
+
+# The examples run from the build tree: they find libflowmap.so.0 next to themselves.
+examples: $(if $(NO_BUILD),,lib)
+	mkdir -p $(EXAMPLES_DIR)
+	ln -sf ../libflowmap.so $(EXAMPLES_DIR)/libflowmap.so.$(SOMAJOR)
+	$(CC) -std=c99 $(EXAMPLE_CFLAGS) -Iinclude examples/c/flowmap_sample.c \
+	    -L$(LIB_DIR) -Wl,-rpath,'$$ORIGIN' -lflowmap -lm -o $(EXAMPLES_DIR)/flowmap_sample
+	$(CXX) -std=c++17 $(EXAMPLE_CXXFLAGS) -Iinclude examples/cpp/flowmap_sample.cpp \
+	    -L$(LIB_DIR) -Wl,-rpath,'$$ORIGIN' -lflowmap -o $(EXAMPLES_DIR)/flowmap_sample_cpp
+	@echo "built $(EXAMPLES_DIR)/flowmap_sample and $(EXAMPLES_DIR)/flowmap_sample_cpp"
+
+c-tests:
+	$(CARGO) test -p flowmap-ffi
