@@ -177,7 +177,8 @@ const char *flowmap_last_error(void);
  * the terminating NUL), truncating if needed; the copy is always NUL-terminated when
  * `capacity` > 0. Returns the full length of the message (excluding the NUL), like
  * snprintf: the copy was complete when the result is < `capacity`. `buf` may be NULL when
- * `capacity` is 0 (a size query). Does not change the last error.
+ * `capacity` is 0 (a size query); a NULL `buf` is never written. Does not change the last
+ * error.
  *
  * # Safety
  * `buf` is NULL or valid for writes of `capacity` bytes.

@@ -3,8 +3,10 @@
 //!
 //! A thin layer over the `flowmap` runtime crate: opaque handles for a model and a workspace,
 //! status codes with a thread-local error message, and no panic across the boundary. All
-//! pointer-to-reference conversions are in [`ptr`]; every entry point runs inside
-//! [`status::guard`].
+//! pointer-to-reference conversions are in [`ptr`]; every entry point that can fail runs
+//! inside [`status::guard`] (or its own `catch_unwind`). The four that cannot panic by
+//! construction (a constant, a table lookup, the thread-local pointer read through
+//! `try_with`/`try_borrow`) need no guard.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -87,7 +89,8 @@ pub extern "C" fn flowmap_last_error() -> *const c_char {
 /// the terminating NUL), truncating if needed; the copy is always NUL-terminated when
 /// `capacity` > 0. Returns the full length of the message (excluding the NUL), like
 /// snprintf: the copy was complete when the result is < `capacity`. `buf` may be NULL when
-/// `capacity` is 0 (a size query). Does not change the last error.
+/// `capacity` is 0 (a size query); a NULL `buf` is never written. Does not change the last
+/// error.
 ///
 /// # Safety
 /// `buf` is NULL or valid for writes of `capacity` bytes.

@@ -102,11 +102,17 @@ fn built() -> &'static Built {
             other => other.to_string(),
         };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        run(Command::new(cargo)
-            .args(["build", "-p", "flowmap-ffi", "--lib", "--profile", &profile])
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "flowmap-ffi", "--lib", "--profile", &profile])
             .arg("--target-dir")
             .arg(&target_dir)
-            .current_dir(repo_root()));
+            .current_dir(repo_root());
+        // Built with `--target TRIPLE`: the profile dir is <target>/<TRIPLE>/<profile>.
+        let under = profile_dir.parent().unwrap();
+        if under != target_dir {
+            cmd.arg("--target").arg(under.file_name().unwrap());
+        }
+        run(&mut cmd);
         for lib in ["libflowmap.so", "libflowmap.a"] {
             assert!(
                 profile_dir.join(lib).exists(),
