@@ -14,6 +14,12 @@
 //! `Send + Sync`; each thread evaluates with its own [`Workspace`], and evaluation whose batch
 //! fits the workspace allocates nothing.
 //!
+//! Dense layers run through one register-tiled kernel over weights repacked at load time
+//! (panels of 8 outputs): one row against four panels for batch 1, four rows per tile for
+//! larger batches, with an AVX2 build chosen at run time on x86-64 when `std` is enabled.
+//! Every output is summed in the same order on every path, so results are bit-identical
+//! across batch sizes and kernels.
+//!
 //! ```
 //! use flowmap::{Grid, Model};
 //! # let bytes = flowmap::write::example_model_bytes();

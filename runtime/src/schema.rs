@@ -38,7 +38,7 @@ pub struct ModelMeta {
 pub enum Architecture {
     /// A fully connected network: input [embed(s, t), x/σ] → hidden layers → output of size
     /// dim, scaled by σ. Tensors `layers.{i}.weight` ([out, in], row-major) and
-    /// `layers.{i}.bias` ([out]) for i = 0..=hidden.len().
+    /// `layers.{i}.bias` (`[out]`) for i = 0..=hidden.len().
     Mlp {
         /// Shape of one data point (e.g. `[2]`, or `[1, 8, 8]` for images); dim = product.
         data_shape: Vec<usize>,
