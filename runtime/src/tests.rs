@@ -600,3 +600,26 @@ fn model_is_send_sync_and_shareable() {
     assert_send_sync::<crate::LoadError>();
     assert_send_sync::<EvalError>();
 }
+
+#[test]
+fn impossible_workspace_sizes_do_not_panic() {
+    let model = Model::from_bytes(&crate::write::example_model_bytes()).unwrap();
+    for huge in [usize::MAX, usize::MAX / 2, 1usize << 50] {
+        let mut ws = model.workspace(huge); // cannot be reserved: starts empty
+        let mut y = [0.0f32; 2];
+        model.map(&mut ws, 0.0, 1.0, &[1.0, 2.0], &mut y).unwrap(); // grows to fit
+        assert!(y.iter().all(|v| v.is_finite()));
+    }
+    // A workspace made for one model serves another, larger one (it grows).
+    let small = hand_model();
+    let mut ws = small.workspace(4);
+    let mut y = [0.0f32; 8];
+    model
+        .sample_seeded(&mut ws, 3, Grid::Uniform(2), &mut y)
+        .unwrap();
+    let mut want = [0.0f32; 8];
+    model
+        .sample_seeded(&mut model.workspace(4), 3, Grid::Uniform(2), &mut want)
+        .unwrap();
+    assert_eq!(y, want);
+}

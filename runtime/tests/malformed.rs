@@ -647,3 +647,46 @@ fn from_file_reports_io_errors_and_loads_files() {
     assert_eq!(m.dim(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn random_multi_byte_corruptions_never_panic() {
+    // Deterministic pseudo-random mutations (1–8 bytes each) of valid F32 and F16 files.
+    let mut rng = flowmap::NormalRng::new(2024);
+    let f32_file = file_with_meta(&good_meta());
+    let mut f16_tensors = good_tensors();
+    for t in &mut f16_tensors {
+        let vals: Vec<f32> = t
+            .data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        t.dtype = "F16".into();
+        t.data = vals
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+            .collect();
+    }
+    let f16_file = file_with_tensors(&f16_tensors);
+    Model::from_bytes(&f16_file).unwrap();
+    let mut accepted = 0;
+    for i in 0..3000 {
+        let mut b = if i % 2 == 0 {
+            f32_file.clone()
+        } else {
+            f16_file.clone()
+        };
+        let flips = 1 + (rng.next_u64() % 8) as usize;
+        for _ in 0..flips {
+            let pos = (rng.next_u64() % b.len() as u64) as usize;
+            b[pos] = rng.next_u64() as u8;
+        }
+        if rng.next_u64() % 4 == 0 {
+            let cut = (rng.next_u64() % b.len() as u64) as usize;
+            b.truncate(cut);
+        }
+        if Model::from_bytes(&b).is_ok() {
+            accepted += 1; // e.g. a flipped weight byte: still a valid file
+        }
+    }
+    assert!(accepted < 3000);
+}
