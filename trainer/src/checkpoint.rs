@@ -1,0 +1,269 @@
+//! Training state and its checkpoints: one safetensors file holding the parameters, both EMA
+//! copies and the optimiser moments, plus JSON metadata with the step, the configuration, the
+//! data normalisation and a CRC-32 of every tensor byte. Written atomically (temporary file,
+//! fsync, rename), so a crash at any moment leaves the previous checkpoint intact.
+
+use crate::config::TrainConfig;
+use crate::net::Mlp;
+use crate::optim::{Ema, RAdam};
+use anyhow::{anyhow, bail, Context};
+use safetensors::tensor::{Dtype, TensorView};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+/// The EMA decays kept during training (paper §2.7).
+pub const EMA_DECAYS: [f64; 2] = [0.999, 0.9999];
+
+/// Everything that changes during training.
+pub struct TrainState {
+    /// The network being trained.
+    pub net: Mlp,
+    /// Optimiser state.
+    pub opt: RAdam,
+    /// EMA copies for [`EMA_DECAYS`].
+    pub ema: Vec<Ema>,
+    /// Optimiser steps completed.
+    pub step: u64,
+}
+
+/// What a checkpoint says about the run besides tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Steps completed.
+    pub step: u64,
+    /// The configuration of the run.
+    pub config: TrainConfig,
+    /// Per-dimension data mean and std (normalisation).
+    pub mean: Vec<f32>,
+    /// See `mean`.
+    pub std: Vec<f32>,
+    /// Shape of one data point.
+    pub data_shape: Vec<usize>,
+    /// Base scale σ.
+    pub sigma: f64,
+    /// Writer, e.g. `flowmap-train 0.1.0`.
+    pub trainer: String,
+}
+
+const META_KEY: &str = "flowmap_checkpoint";
+const CRC_KEY: &str = "crc32";
+
+impl TrainState {
+    /// A fresh state around `net`.
+    pub fn new(net: Mlp) -> TrainState {
+        let params = net.parameters();
+        let opt = RAdam::new(&params);
+        let ema = EMA_DECAYS.iter().map(|&b| Ema::new(b, &params)).collect();
+        TrainState {
+            net,
+            opt,
+            ema,
+            step: 0,
+        }
+    }
+
+    /// The named tensors that make up the state.
+    fn named_tensors(&self) -> Vec<(String, &Tensor)> {
+        let names = self.net.parameter_names();
+        let mut out = Vec::new();
+        for (n, p) in names.iter().zip(self.net.parameters()) {
+            out.push((format!("params.{n}"), p));
+        }
+        for (e, decay) in self.ema.iter().zip(EMA_DECAYS) {
+            for (n, p) in names.iter().zip(&e.params) {
+                out.push((format!("ema{decay}.{n}"), p));
+            }
+        }
+        for (n, p) in names.iter().zip(&self.opt.m) {
+            out.push((format!("radam_m.{n}"), p));
+        }
+        for (n, p) in names.iter().zip(&self.opt.v) {
+            out.push((format!("radam_v.{n}"), p));
+        }
+        out
+    }
+}
+
+fn to_f32_bytes(t: &Tensor) -> (Vec<usize>, Vec<u8>) {
+    let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+    let flat = t
+        .detach()
+        .to_device(Device::Cpu)
+        .to_kind(Kind::Float)
+        .contiguous()
+        .view([-1]);
+    let v: Vec<f32> = Vec::try_from(&flat).expect("f32 tensor");
+    (shape, v.iter().flat_map(|x| x.to_le_bytes()).collect())
+}
+
+fn crc_of(tensors: &BTreeMap<String, (Vec<usize>, Vec<u8>)>) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for (name, (_, bytes)) in tensors {
+        h.update(name.as_bytes());
+        h.update(bytes);
+    }
+    h.finalize()
+}
+
+/// Writes `state` to `path` atomically.
+pub fn save(path: &Path, state: &TrainState, info: &RunInfo) -> anyhow::Result<()> {
+    let tensors: BTreeMap<String, (Vec<usize>, Vec<u8>)> = state
+        .named_tensors()
+        .into_iter()
+        .map(|(n, t)| (n, to_f32_bytes(t)))
+        .collect();
+    let mut meta = HashMap::new();
+    meta.insert(META_KEY.to_string(), serde_json::to_string(info)?);
+    meta.insert(CRC_KEY.to_string(), format!("{:08x}", crc_of(&tensors)));
+    meta.insert("radam_count".to_string(), state.opt.count.to_string());
+    let views = tensors
+        .iter()
+        .map(|(n, (shape, bytes))| {
+            Ok((
+                n.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), bytes)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+    let bytes = safetensors::serialize(views, Some(meta))?;
+    write_atomically(path, &bytes)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    let result = (|| -> anyhow::Result<()> {
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename to {}", path.display()))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Reads a checkpoint, verifying its checksum, onto `device`.
+pub fn load(path: &Path, device: Device) -> anyhow::Result<(TrainState, RunInfo)> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| anyhow!("{} is not a valid checkpoint: {e}", path.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| anyhow!("{} is not a valid checkpoint: {e}", path.display()))?;
+    let meta = header
+        .metadata()
+        .clone()
+        .ok_or_else(|| anyhow!("{}: no checkpoint metadata", path.display()))?;
+    let info: RunInfo = serde_json::from_str(
+        meta.get(META_KEY)
+            .ok_or_else(|| anyhow!("{}: not a flowmap-train checkpoint", path.display()))?,
+    )?;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != Dtype::F32 {
+            bail!("{}: tensor {name} is not F32", path.display());
+        }
+        tensors.insert(name, (view.shape().to_vec(), view.data().to_vec()));
+    }
+    let want = meta.get(CRC_KEY).cloned().unwrap_or_default();
+    let got = format!("{:08x}", crc_of(&tensors));
+    if want != got {
+        bail!(
+            "{}: checksum mismatch (stored {want}, computed {got}); the file is corrupt",
+            path.display()
+        );
+    }
+    let count: u64 = meta
+        .get("radam_count")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(info.step);
+    let mut take = |name: &str| -> anyhow::Result<Tensor> {
+        let (shape, data) = tensors
+            .remove(name)
+            .ok_or_else(|| anyhow!("{}: missing tensor {name}", path.display()))?;
+        let floats: Vec<f32> = data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let shape: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+        Ok(Tensor::from_slice(&floats)
+            .view(shape.as_slice())
+            .to_device(device))
+    };
+    let layers = info.config.hidden.len() + 1;
+    let names: Vec<String> = (0..layers)
+        .flat_map(|i| [format!("layers.{i}.weight"), format!("layers.{i}.bias")])
+        .collect();
+    let mut group = |prefix: &str| -> anyhow::Result<Vec<Tensor>> {
+        names
+            .iter()
+            .map(|n| take(&format!("{prefix}.{n}")))
+            .collect()
+    };
+    let params = group("params")?;
+    let emas: Vec<Vec<Tensor>> = EMA_DECAYS
+        .iter()
+        .map(|d| group(&format!("ema{d}")))
+        .collect::<Result<_, _>>()?;
+    let m = group("radam_m")?;
+    let v = group("radam_v")?;
+    let (weights, biases) = split_layers(
+        params
+            .into_iter()
+            .map(|p| p.set_requires_grad(true))
+            .collect(),
+    );
+    let net = Mlp::from_tensors(weights, biases, info.sigma, info.config.activation);
+    let mut opt = RAdam::new(&net.parameters());
+    opt.m = m;
+    opt.v = v;
+    opt.count = count;
+    let ema = EMA_DECAYS
+        .iter()
+        .zip(emas)
+        .map(|(&beta, params)| Ema { beta, params })
+        .collect();
+    Ok((
+        TrainState {
+            net,
+            opt,
+            ema,
+            step: info.step,
+        },
+        info,
+    ))
+}
+
+/// Splits [w0, b0, w1, b1, ...] into weights and biases.
+pub fn split_layers(flat: Vec<Tensor>) -> (Vec<Tensor>, Vec<Tensor>) {
+    let mut weights = Vec::new();
+    let mut biases = Vec::new();
+    for (i, t) in flat.into_iter().enumerate() {
+        if i % 2 == 0 {
+            weights.push(t)
+        } else {
+            biases.push(t)
+        }
+    }
+    (weights, biases)
+}

@@ -1,0 +1,643 @@
+//! The command line: argument definitions and one handler per subcommand.
+
+use crate::checkpoint::{self, RunInfo, TrainState};
+use crate::config::{parse_hidden, TrainConfig};
+use crate::export::{self, WeightsChoice};
+use crate::objective::{Method, StopGrad};
+use crate::train::{self, Outcome, RunOptions, RunPaths};
+use crate::{data, device, evaluate, net::Mlp};
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use flowmap::schema::{Activation, Interpolant};
+use flowmap_eval::datasets::Toy;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+const ABOUT: &str =
+    "Learn flow maps X_{s,t} (consistency models) by self-distillation and export them \
+for the flowmap runtime, which generates in one or two steps.";
+
+const EXAMPLES: &str = "\
+Examples:
+  # Train LSD on the built-in checkerboard, export, and print a quality table
+  flowmap-train train --data checkerboard --method lsd --steps 2000 --out runs/checker
+
+  # Same from a config file, overriding one setting
+  flowmap-train train --config run.toml --steps 5000
+
+  # Continue an interrupted run (Ctrl-C saves a checkpoint)
+  flowmap-train train --out runs/checker --resume
+
+  # Distil a trained flow-matching model into a one-step map
+  flowmap-train train --data checkerboard --method fm --out runs/fm
+  flowmap-train train --data checkerboard --method lsd --teacher runs/fm/model.safetensors --out runs/lmd
+
+  # Sample, evaluate, inspect
+  flowmap-train sample --model runs/checker/model.safetensors --n 1000 --steps 2 --out samples.csv
+  flowmap-train eval --model runs/checker/model.safetensors --data checkerboard --steps 1,2,4,8
+  flowmap-train inspect runs/checker/model.safetensors";
+
+/// Top-level command line.
+#[derive(Parser, Debug)]
+#[command(name = "flowmap-train", version, about = ABOUT, after_help = EXAMPLES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a flow map (or resume a run) and export it.
+    Train(Box<TrainArgs>),
+    /// Export a checkpoint's weights (raw or EMA) as a model file.
+    Export(ExportArgs),
+    /// Generate samples from a model file through the runtime.
+    Sample(SampleArgs),
+    /// Measure sample quality at several step counts against a reference sample.
+    Eval(EvalArgs),
+    /// Show a model file's metadata and tensors.
+    Inspect(InspectArgs),
+    /// List the built-in datasets.
+    Datasets,
+}
+
+/// `train` flags. Every flag overrides the config file; unset flags keep its values.
+#[derive(Args, Debug, Default)]
+pub struct TrainArgs {
+    /// Run directory: checkpoint.safetensors, log.jsonl, config.toml, model.safetensors.
+    #[arg(long, default_value = "runs/latest")]
+    pub out: PathBuf,
+    /// A TOML file with any of the settings below (flags win over it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue from <out>/checkpoint.safetensors with its settings (--steps may be raised).
+    #[arg(long)]
+    pub resume: bool,
+    /// Built-in dataset name (see `datasets`) or a .npy/.csv/.safetensors file.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Tensor name inside a .safetensors data file.
+    #[arg(long)]
+    pub data_key: Option<String>,
+    /// Number of points drawn from a built-in dataset.
+    #[arg(long)]
+    pub data_points: Option<usize>,
+    /// Objective: fm, lsd (default), esd, psd-uniform, psd-midpoint.
+    #[arg(long, value_enum)]
+    pub method: Option<Method>,
+    /// Stop-gradient placement (default: convex; full for esd).
+    #[arg(long, value_enum)]
+    pub stopgrad: Option<StopGrad>,
+    /// Interpolant: linear (default) or trig.
+    #[arg(long, value_parser = parse_interpolant)]
+    pub interpolant: Option<Interpolant>,
+    /// Optimiser steps.
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Batch size.
+    #[arg(long)]
+    pub batch: Option<i64>,
+    /// Fraction of the batch on the diagonal (flow-matching rows); the paper uses 0.75.
+    #[arg(long)]
+    pub diag_fraction: Option<f64>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Steps before the 1/sqrt(step) learning-rate decay starts.
+    #[arg(long)]
+    pub lr_decay_steps: Option<u64>,
+    /// Global gradient-norm clip.
+    #[arg(long)]
+    pub clip: Option<f64>,
+    /// Hidden layers: WIDTHxDEPTH (256x3) or a list (512,512,512). The paper's 2-D net is 512x5.
+    #[arg(long, value_parser = parse_hidden)]
+    pub hidden: Option<Vec<usize>>,
+    /// Activation: gelu-tanh (default), gelu-erf, silu, relu.
+    #[arg(long, value_parser = parse_activation)]
+    pub activation: Option<Activation>,
+    /// Base scale σ in normalised space (default: std of the normalised data).
+    #[arg(long)]
+    pub sigma: Option<f64>,
+    /// Random seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// CPU threads for libtorch (0 = all cores).
+    #[arg(long)]
+    pub threads: Option<i32>,
+    /// Checkpoint interval in steps.
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+    /// Log interval in steps.
+    #[arg(long)]
+    pub log_every: Option<u64>,
+    /// Weights to export at the end: raw, ema0.999, ema0.9999.
+    #[arg(long)]
+    pub export_weights: Option<String>,
+    /// Frozen flow-matching teacher model (teacher distillation instead of self-distillation).
+    #[arg(long)]
+    pub teacher: Option<PathBuf>,
+    /// Samples for the final quality table (0 skips it).
+    #[arg(long, default_value_t = 10_000)]
+    pub eval_samples: usize,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Testing aid: make the loss NaN at this step.
+    #[arg(long, hide = true)]
+    pub inject_nan_at: Option<u64>,
+    /// Testing aid: stop without a final checkpoint after this step.
+    #[arg(long, hide = true)]
+    pub abort_after: Option<u64>,
+}
+
+fn parse_interpolant(s: &str) -> Result<Interpolant, String> {
+    match s {
+        "linear" => Ok(Interpolant::Linear),
+        "trig" => Ok(Interpolant::Trig),
+        _ => Err(format!("unknown interpolant '{s}': use linear or trig")),
+    }
+}
+
+fn parse_activation(s: &str) -> Result<Activation, String> {
+    match s {
+        "gelu-tanh" | "gelu_tanh" => Ok(Activation::GeluTanh),
+        "gelu-erf" | "gelu_erf" | "gelu" => Ok(Activation::GeluErf),
+        "silu" => Ok(Activation::Silu),
+        "relu" => Ok(Activation::Relu),
+        _ => Err(format!(
+            "unknown activation '{s}': use gelu-tanh, gelu-erf, silu or relu"
+        )),
+    }
+}
+
+impl TrainArgs {
+    /// Applies the flags that were given on top of `cfg`.
+    pub fn apply(&self, cfg: &mut TrainConfig) {
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = &self.$field { cfg.$field = v.clone(); } )* };
+        }
+        set!(
+            data,
+            data_points,
+            method,
+            interpolant,
+            steps,
+            batch,
+            diag_fraction,
+            lr,
+            lr_decay_steps,
+            clip
+        );
+        set!(
+            hidden,
+            activation,
+            seed,
+            device,
+            threads,
+            checkpoint_every,
+            log_every,
+            export_weights
+        );
+        if self.data_key.is_some() {
+            cfg.data_key = self.data_key.clone();
+        }
+        if self.stopgrad.is_some() {
+            cfg.stopgrad = self.stopgrad;
+        }
+        if self.sigma.is_some() {
+            cfg.sigma = self.sigma;
+        }
+        if self.teacher.is_some() {
+            cfg.teacher = self.teacher.clone();
+        }
+    }
+}
+
+/// `export` flags.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// A training checkpoint (runs/<name>/checkpoint.safetensors).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// raw, ema0.999 or ema0.9999.
+    #[arg(long, default_value = "ema0.999")]
+    pub weights: String,
+    /// Weight dtype in the file: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Output model file.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `sample` flags.
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// Model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Number of samples.
+    #[arg(long, default_value_t = 1000)]
+    pub n: usize,
+    /// Steps on the uniform grid t_k = k/N.
+    #[arg(long, default_value_t = 1)]
+    pub steps: usize,
+    /// Custom time grid instead, e.g. 0,0.5,1.
+    #[arg(long, value_delimiter = ',')]
+    pub grid: Option<Vec<f32>>,
+    /// Seed of the base noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output: .csv or .npy.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `eval` flags.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Reference data: the built-in dataset the model was trained on, or a data file.
+    #[arg(long)]
+    pub data: String,
+    /// Tensor name inside a .safetensors data file.
+    #[arg(long)]
+    pub data_key: Option<String>,
+    /// Step counts to evaluate.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+    pub steps: Vec<usize>,
+    /// Samples per evaluation.
+    #[arg(long, default_value_t = 10_000)]
+    pub n: usize,
+    /// Seed of the base noise (the reference uses other seeds).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `inspect` arguments.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Model file.
+    pub model: PathBuf,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Train(a) => cmd_train(*a),
+        Command::Export(a) => cmd_export(a).map(|_| 0),
+        Command::Sample(a) => cmd_sample(a).map(|_| 0),
+        Command::Eval(a) => cmd_eval(a).map(|_| 0),
+        Command::Inspect(a) => cmd_inspect(a).map(|_| 0),
+        Command::Datasets => {
+            println!("Built-in datasets (use with --data NAME):");
+            for t in Toy::all() {
+                println!("  {:<16} {}", t.name(), t.description());
+            }
+            println!("\nFiles: .npy (C order, f32/f64/i32/i64), .csv (numeric, optional header), .safetensors (--data-key)");
+            Ok(0)
+        }
+    }
+}
+
+/// Reference samples for evaluation: fresh draws for a built-in set, otherwise two disjoint
+/// random halves of the file (the model's data, so the floor is the sampling noise).
+pub fn reference_sets(
+    name: &str,
+    key: Option<&str>,
+    n: usize,
+) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+    if let Some(toy) = Toy::from_name(name) {
+        return Ok((toy.sample(n, 1_000_003), toy.sample(n, 2_000_003)));
+    }
+    let ds = data::load_raw(name, key, 0, 0)?;
+    let dim = ds.dim();
+    let mut idx: Vec<usize> = (0..ds.n).collect();
+    flowmap_eval::datasets::Rng::new(12_345).shuffle(&mut idx);
+    let half = (ds.n / 2).min(n);
+    let take = |ids: &[usize]| {
+        ids.iter()
+            .flat_map(|&i| ds.row(i).to_vec())
+            .collect::<Vec<f32>>()
+    };
+    let _ = dim;
+    Ok((take(&idx[..half]), take(&idx[half..2 * half])))
+}
+
+fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
+    let paths = RunPaths::prepare(&args.out)?;
+    let resuming = args.resume && paths.checkpoint().exists();
+    if args.resume && !resuming {
+        eprintln!(
+            "note: --resume given but {} does not exist; starting a new run",
+            paths.checkpoint().display()
+        );
+    }
+    let mut cfg = match &args.config {
+        Some(p) => TrainConfig::from_toml_file(p)?,
+        None => TrainConfig::default(),
+    };
+    args.apply(&mut cfg);
+    cfg.validate()?;
+    if cfg.threads > 0 {
+        tch::set_num_threads(cfg.threads);
+    }
+    let dev = device::parse_device(&cfg.device)?;
+
+    let (mut state, mut info, data) = if resuming {
+        let (state, mut info) = checkpoint::load(&paths.checkpoint(), dev)?;
+        if args.steps.is_some_and(|s| s < info.step) {
+            bail!(
+                "--steps {} is below the checkpoint's step {}",
+                cfg.steps,
+                info.step
+            );
+        }
+        // The run keeps its identity; only the length (and cosmetic intervals) may change.
+        let mut resumed = info.config.clone();
+        if let Some(s) = args.steps {
+            resumed.steps = s;
+        }
+        info.config = resumed;
+        let ds = data::load_raw(
+            &info.config.data,
+            info.config.data_key.as_deref(),
+            info.config.data_points,
+            info.config.seed,
+        )?;
+        if ds.dim() != info.mean.len() {
+            bail!(
+                "--resume: the data has {} dimensions but the checkpoint was trained on {}",
+                ds.dim(),
+                info.mean.len()
+            );
+        }
+        let data = data::prepare(ds, Some((info.mean.clone(), info.std.clone())), dev)?;
+        eprintln!(
+            "resuming {} at step {}/{}",
+            paths.checkpoint().display(),
+            info.step,
+            info.config.steps
+        );
+        (state, info, data)
+    } else {
+        let ds = data::load_raw(
+            &cfg.data,
+            cfg.data_key.as_deref(),
+            cfg.data_points,
+            cfg.seed,
+        )?;
+        let teacher_stats = match &cfg.teacher {
+            Some(t) => {
+                let m = flowmap::Model::from_file(t)
+                    .map_err(|e| anyhow::anyhow!("--teacher {}: {e}", t.display()))?;
+                if m.dim() != ds.dim() {
+                    bail!(
+                        "--teacher {} has dimension {} but the data has {}",
+                        t.display(),
+                        m.dim(),
+                        ds.dim()
+                    );
+                }
+                let n = &m.meta().normalization;
+                Some((n.mean.clone(), n.std.clone(), m.meta().sigma as f64))
+            }
+            None => None,
+        };
+        let stats = teacher_stats
+            .as_ref()
+            .map(|(m, s, _)| (m.clone(), s.clone()));
+        let data = data::prepare(ds, stats, dev)?;
+        let sigma = cfg
+            .sigma
+            .or(teacher_stats.map(|t| t.2))
+            .unwrap_or(data.coordinate_std);
+        tch::manual_seed(cfg.seed as i64);
+        let net = Mlp::new(data.mean.len(), &cfg.hidden, sigma, cfg.activation, dev);
+        let info = RunInfo {
+            step: 0,
+            config: cfg.clone(),
+            mean: data.mean.clone(),
+            std: data.std.clone(),
+            data_shape: data.data_shape.clone(),
+            sigma,
+            trainer: crate::trainer_id(),
+        };
+        let _ = std::fs::remove_file(paths.log());
+        (TrainState::new(net), info, data)
+    };
+    std::fs::write(paths.config(), toml::to_string(&info.config)?)?;
+    let teacher = match &info.config.teacher {
+        Some(t) => Some(export::load_model_net(t, dev)?.0),
+        None => None,
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
+    eprintln!(
+        "training {} on {} ({} points, dim {}) with MLP hidden {:?}, batch {}, {} steps on {}",
+        info.config.method.name(),
+        info.config.data,
+        data.n,
+        data.mean.len(),
+        info.config.hidden,
+        info.config.batch,
+        info.config.steps,
+        device::describe(dev)
+    );
+    let opts = RunOptions {
+        progress: !args.quiet,
+        stop: Some(stop),
+        inject_nan_at: args.inject_nan_at,
+        abort_after: args.abort_after,
+    };
+    let started = std::time::Instant::now();
+    let first = state.step;
+    let outcome = train::run(
+        &mut state,
+        &mut info,
+        &data,
+        teacher.as_ref(),
+        &paths,
+        &opts,
+    )?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{} steps in {:.1} s ({:.1} steps/s)",
+        state.step - first,
+        secs,
+        (state.step - first) as f64 / secs.max(1e-9)
+    );
+    if opts.abort_after.is_some()
+        && outcome == Outcome::Interrupted
+        && !opts.stop.as_ref().unwrap().load(Ordering::SeqCst)
+    {
+        return Ok(3);
+    }
+    let choice = WeightsChoice::parse(&info.config.export_weights)?;
+    let bytes = export_state(&state, &info, choice, flowmap::write::WeightDtype::F32)?;
+    checkpoint::write_atomically(&paths.model(), &bytes)?;
+    eprintln!(
+        "exported {} weights to {}",
+        choice.name(),
+        paths.model().display()
+    );
+    if outcome == Outcome::Interrupted {
+        eprintln!(
+            "interrupted: resume with --out {} --resume",
+            paths.dir.display()
+        );
+        return Ok(130);
+    }
+    if args.eval_samples > 0 {
+        let (reference, second) = reference_sets(
+            &info.config.data,
+            info.config.data_key.as_deref(),
+            args.eval_samples,
+        )?;
+        let model = flowmap::Model::from_bytes(&bytes)?;
+        let rows = evaluate::step_table(
+            &model,
+            &[1, 2, 4],
+            &reference,
+            &second,
+            args.eval_samples,
+            7,
+        )?;
+        println!(
+            "\nQuality of {} ({} weights, {} samples vs a fresh reference):",
+            paths.model().display(),
+            choice.name(),
+            args.eval_samples
+        );
+        print!("{}", evaluate::render(&rows));
+    }
+    Ok(0)
+}
+
+/// Model-file bytes for the chosen weights of a training state.
+pub fn export_state(
+    state: &TrainState,
+    info: &RunInfo,
+    choice: WeightsChoice,
+    dtype: flowmap::write::WeightDtype,
+) -> anyhow::Result<Vec<u8>> {
+    let net = export::select_weights(state, choice);
+    let meta = export::model_meta(info, net.hidden(), choice);
+    export::to_model_bytes(&net, &meta, dtype)
+}
+
+fn parse_dtype(s: &str) -> anyhow::Result<flowmap::write::WeightDtype> {
+    use flowmap::write::WeightDtype;
+    match s {
+        "f32" => Ok(WeightDtype::F32),
+        "f16" => Ok(WeightDtype::F16),
+        "bf16" => Ok(WeightDtype::BF16),
+        _ => bail!("unknown --dtype '{s}': use f32, f16 or bf16"),
+    }
+}
+
+fn cmd_export(a: ExportArgs) -> anyhow::Result<()> {
+    let choice = WeightsChoice::parse(&a.weights)?;
+    let dtype = parse_dtype(&a.dtype)?;
+    let (state, info) = checkpoint::load(&a.checkpoint, tch::Device::Cpu)?;
+    let bytes = export_state(&state, &info, choice, dtype)?;
+    flowmap::Model::from_bytes(&bytes)
+        .context("the exported file failed the runtime's validation")?;
+    checkpoint::write_atomically(&a.out, &bytes)?;
+    eprintln!(
+        "exported {} weights (step {}, {}) to {}",
+        choice.name(),
+        info.step,
+        a.dtype,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn load_model(path: &Path) -> anyhow::Result<flowmap::Model> {
+    flowmap::Model::from_file(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn cmd_sample(a: SampleArgs) -> anyhow::Result<()> {
+    let model = load_model(&a.model)?;
+    if a.n == 0 {
+        bail!("--n must be at least 1");
+    }
+    let grid = match &a.grid {
+        Some(g) => flowmap::Grid::Custom(g),
+        None => flowmap::Grid::Uniform(a.steps),
+    };
+    let mut ws = model.workspace(a.n.min(4096));
+    let mut out = vec![0.0f32; a.n * model.dim()];
+    model.sample_seeded(&mut ws, a.seed, grid, &mut out)?;
+    let ds = flowmap_eval::datasets::Dataset::new(out, model.data_shape().to_vec())?;
+    match a.out.extension().and_then(|e| e.to_str()) {
+        Some("npy") => flowmap_eval::datasets::write_npy(&a.out, &ds)?,
+        Some("csv") => flowmap_eval::datasets::write_csv(&a.out, &ds)?,
+        _ => bail!("--out must end in .csv or .npy"),
+    }
+    eprintln!("wrote {} samples to {}", a.n, a.out.display());
+    Ok(())
+}
+
+fn cmd_eval(a: EvalArgs) -> anyhow::Result<()> {
+    let model = load_model(&a.model)?;
+    if a.steps.contains(&0) {
+        bail!("--steps must be positive");
+    }
+    let (reference, second) = reference_sets(&a.data, a.data_key.as_deref(), a.n)?;
+    if reference.len() % model.dim() != 0 || reference.len() / model.dim() == 0 {
+        bail!(
+            "--data has a different dimension than the model ({})",
+            model.dim()
+        );
+    }
+    let n = reference.len() / model.dim();
+    let rows = evaluate::step_table(&model, &a.steps, &reference, &second, n, a.seed)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", evaluate::render(&rows));
+    }
+    Ok(())
+}
+
+fn cmd_inspect(a: InspectArgs) -> anyhow::Result<()> {
+    let model = load_model(&a.model)?;
+    println!("{}", a.model.display());
+    println!(
+        "format version {}; dim {}; data shape {:?}",
+        model.format_version(),
+        model.dim(),
+        model.data_shape()
+    );
+    println!("{}", serde_json::to_string_pretty(model.meta())?);
+    let bytes = std::fs::read(&a.model)?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)?;
+    let mut names = st.names();
+    names.sort();
+    for n in names {
+        let t = st.tensor(n)?;
+        println!("  {n:<20} {:?} {:?}", t.dtype(), t.shape());
+    }
+    Ok(())
+}

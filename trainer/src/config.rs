@@ -1,0 +1,206 @@
+//! Training configuration: defaults, a TOML file, and command-line flags (flags win).
+
+use crate::objective::{Method, StopGrad};
+use flowmap::schema::{Activation, Interpolant};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Every setting of a training run. Serialised into checkpoints so `--resume` continues the
+/// same run, and written to `config.toml` in the run directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// A built-in dataset name (`flowmap-train datasets`) or a .npy/.csv/.safetensors path.
+    pub data: String,
+    /// Tensor name inside a .safetensors data file with several tensors.
+    pub data_key: Option<String>,
+    /// Points drawn from a built-in dataset for training.
+    pub data_points: usize,
+    /// Objective.
+    pub method: Method,
+    /// Stop-gradient placement; the method's released default when absent.
+    pub stopgrad: Option<StopGrad>,
+    /// Interpolant.
+    pub interpolant: Interpolant,
+    /// Optimiser steps.
+    pub steps: u64,
+    /// Batch size B.
+    pub batch: i64,
+    /// Fraction of diagonal (flow-matching) rows.
+    pub diag_fraction: f64,
+    /// Peak learning rate lr0.
+    pub lr: f64,
+    /// Steps at constant lr before the 1/√step decay.
+    pub lr_decay_steps: u64,
+    /// Global-norm gradient clip.
+    pub clip: f64,
+    /// Hidden layer widths.
+    pub hidden: Vec<usize>,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Base scale σ in normalised space; `None` = std of all normalised training coordinates.
+    pub sigma: Option<f64>,
+    /// Random seed (data, init, every batch).
+    pub seed: u64,
+    /// auto, cpu, cuda or cuda:N.
+    pub device: String,
+    /// libtorch intra-op threads (0 = libtorch's default).
+    pub threads: i32,
+    /// Save a checkpoint every this many steps (and at the end).
+    pub checkpoint_every: u64,
+    /// Write a log line every this many steps.
+    pub log_every: u64,
+    /// Which weights the final export uses: raw, ema0.999 or ema0.9999.
+    pub export_weights: String,
+    /// A flow-matching model whose velocity is the frozen teacher (distillation).
+    pub teacher: Option<PathBuf>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            data: "checkerboard".into(),
+            data_key: None,
+            data_points: 200_000,
+            method: Method::Lsd,
+            stopgrad: None,
+            interpolant: Interpolant::Linear,
+            steps: 2000,
+            batch: 1024,
+            diag_fraction: 0.75,
+            lr: 1e-3,
+            lr_decay_steps: 35_000,
+            clip: 10.0,
+            hidden: vec![256, 256, 256],
+            activation: Activation::GeluTanh,
+            sigma: None,
+            seed: 42,
+            device: "auto".into(),
+            threads: 0,
+            checkpoint_every: 500,
+            log_every: 50,
+            export_weights: "ema0.999".into(),
+            teacher: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a TOML file; unknown keys are errors (a typo must not silently do nothing).
+    pub fn from_toml_file(path: &std::path::Path) -> anyhow::Result<TrainConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))
+    }
+
+    /// The stop-gradient in effect.
+    pub fn effective_stopgrad(&self) -> StopGrad {
+        self.stopgrad.unwrap_or(self.method.default_stopgrad())
+    }
+
+    /// Rejects settings that cannot work, with a message that says what to change.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        use anyhow::bail;
+        if self.steps == 0 {
+            bail!("--steps must be at least 1");
+        }
+        if self.batch < 2 {
+            bail!("--batch must be at least 2 (one diagonal and one off-diagonal row)");
+        }
+        if !(self.diag_fraction > 0.0 && self.diag_fraction < 1.0) {
+            bail!(
+                "--diag-fraction must be in (0, 1), got {}",
+                self.diag_fraction
+            );
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!("--lr must be positive, got {}", self.lr);
+        }
+        if !(self.clip.is_finite() && self.clip > 0.0) {
+            bail!("--clip must be positive, got {}", self.clip);
+        }
+        if self.hidden.is_empty() || self.hidden.iter().any(|&w| w == 0 || w > 65_536) {
+            bail!("--hidden needs one or more widths in 1..=65536, e.g. 256x3 or 512,512");
+        }
+        if let Some(s) = self.sigma {
+            if !(s.is_finite() && s > 0.0) {
+                bail!("--sigma must be positive, got {s}");
+            }
+        }
+        if self.checkpoint_every == 0 || self.log_every == 0 {
+            bail!("--checkpoint-every and --log-every must be at least 1");
+        }
+        crate::export::WeightsChoice::parse(&self.export_weights)?;
+        let sg = self.effective_stopgrad();
+        if sg == StopGrad::Full && self.method != Method::Esd {
+            bail!(
+                "--stopgrad full applies to ESD only; {} supports none or convex",
+                self.method.name()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Parses hidden widths written as `256x3` (three layers of 256) or `512,512,256`.
+pub fn parse_hidden(s: &str) -> Result<Vec<usize>, String> {
+    let bad = || format!("invalid --hidden '{s}': use WIDTHxDEPTH (256x3) or a list (512,512)");
+    if let Some((w, d)) = s.split_once('x') {
+        let w: usize = w.trim().parse().map_err(|_| bad())?;
+        let d: usize = d.trim().parse().map_err(|_| bad())?;
+        return Ok(vec![w; d]);
+    }
+    s.split(',')
+        .map(|p| p.trim().parse::<usize>().map_err(|_| bad()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_forms() {
+        assert_eq!(parse_hidden("256x3").unwrap(), vec![256, 256, 256]);
+        assert_eq!(parse_hidden("512,128").unwrap(), vec![512, 128]);
+        assert!(parse_hidden("abc").is_err());
+    }
+
+    #[test]
+    fn toml_round_trip_and_unknown_keys() {
+        let c = TrainConfig {
+            method: Method::PsdMidpoint,
+            steps: 7,
+            ..Default::default()
+        };
+        let text = toml::to_string(&c).unwrap();
+        assert_eq!(toml::from_str::<TrainConfig>(&text).unwrap(), c);
+        assert!(toml::from_str::<TrainConfig>("stepz = 3").is_err());
+        let partial: TrainConfig = toml::from_str("method = \"esd\"\nsteps = 10").unwrap();
+        assert_eq!(partial.method, Method::Esd);
+        assert_eq!(partial.batch, TrainConfig::default().batch);
+    }
+
+    #[test]
+    fn validation_catches_bad_settings() {
+        assert!(TrainConfig::default().validate().is_ok());
+        assert!(TrainConfig {
+            steps: 0,
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
+        assert!(TrainConfig {
+            stopgrad: Some(StopGrad::Full),
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
+        assert!(TrainConfig {
+            export_weights: "ema0.5".into(),
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
+    }
+}

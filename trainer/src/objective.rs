@@ -1,0 +1,268 @@
+//! The training objectives of the paper (§2): the diagonal flow-matching term shared by all
+//! methods, plus one off-diagonal self-distillation term — Lagrangian (LSD), Eulerian (ESD) or
+//! progressive (PSD, uniform or midpoint). With a frozen teacher velocity b̂ the same terms
+//! become teacher distillation (LMD / EMD / progressive with a b̂-regressed diagonal).
+
+use crate::interpolant;
+use crate::net::{Mlp, Tangent};
+use flowmap::schema::Interpolant;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+/// Which off-diagonal term trains the map (the diagonal term is always present).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Flow matching only: learns the velocity b_t = v_{t,t}; the baseline.
+    Fm,
+    /// Lagrangian self-distillation: ∂_t X_{s,t}(I_s) = b_t(X_{s,t}(I_s)). The paper's best.
+    Lsd,
+    /// Eulerian self-distillation: ∂_s X_{s,t}(I_s) + ∇X_{s,t}(I_s)·b_s(I_s) = 0.
+    Esd,
+    /// Progressive self-distillation, u = h·s + (1−h)·t with h ~ U[0,1].
+    PsdUniform,
+    /// Progressive self-distillation at the midpoint u = (s+t)/2 (shortcut models).
+    PsdMidpoint,
+}
+
+impl Method {
+    /// The name used on the command line and in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Fm => "fm",
+            Method::Lsd => "lsd",
+            Method::Esd => "esd",
+            Method::PsdUniform => "psd-uniform",
+            Method::PsdMidpoint => "psd-midpoint",
+        }
+    }
+
+    /// The released stop-gradient placement for this method (paper §2.3–2.5).
+    pub fn default_stopgrad(self) -> StopGrad {
+        match self {
+            Method::Esd => StopGrad::Full,
+            _ => StopGrad::Convex,
+        }
+    }
+}
+
+/// Where the off-diagonal term stops gradients (paper §2.3–2.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopGrad {
+    /// No stop-gradient: pure residual minimisation.
+    None,
+    /// The teacher (velocity, or PSD's two short steps) is detached — LSD/PSD's default.
+    Convex,
+    /// ESD only: the whole advective term ∇X·b is detached — ESD's default.
+    Full,
+}
+
+/// Times of one batch. Rows 0..B_d are diagonal (s = t), the rest off-diagonal.
+pub struct TimeBatch {
+    /// Number of diagonal rows B_d.
+    pub n_diag: i64,
+    /// Diagonal times, [B_d, 1], t ~ U[0,1].
+    pub t_diag: Tensor,
+    /// Off-diagonal (s, t), [B_o, 1] each, uniform on the triangle 0 ≤ s ≤ t ≤ 1.
+    pub s_off: Tensor,
+    /// See `s_off`.
+    pub t_off: Tensor,
+    /// PSD's h, [B_o, 1]: U[0,1] (uniform) or ½ (midpoint).
+    pub h_off: Tensor,
+}
+
+/// Number of diagonal rows: max(1, ⌊B·fraction⌋), everything for flow matching.
+pub fn diagonal_rows(batch: i64, fraction: f64, method: Method) -> i64 {
+    if method == Method::Fm {
+        return batch;
+    }
+    ((batch as f64 * fraction).floor() as i64).clamp(1, batch)
+}
+
+/// Draws the times of a batch with torch's generator (paper §2.6).
+pub fn sample_times(batch: i64, diag_fraction: f64, method: Method, device: Device) -> TimeBatch {
+    let opts = (Kind::Float, device);
+    let n_diag = diagonal_rows(batch, diag_fraction, method);
+    let n_off = batch - n_diag;
+    let t_diag = Tensor::rand([n_diag, 1], opts);
+    let a = Tensor::rand([n_off, 1], opts);
+    let b = Tensor::rand([n_off, 1], opts);
+    let h_off = match method {
+        Method::PsdMidpoint => Tensor::full([n_off, 1], 0.5, opts),
+        _ => Tensor::rand([n_off, 1], opts),
+    };
+    TimeBatch {
+        n_diag,
+        t_diag,
+        s_off: a.minimum(&b),
+        t_off: a.maximum(&b),
+        h_off,
+    }
+}
+
+/// Everything the loss needs besides the network.
+pub struct LossConfig {
+    /// Objective.
+    pub method: Method,
+    /// Stop-gradient placement.
+    pub stopgrad: StopGrad,
+    /// The interpolant.
+    pub interpolant: Interpolant,
+    /// Fraction of diagonal rows (0.75 in the paper).
+    pub diag_fraction: f64,
+}
+
+/// The loss of one batch and its raw parts (for logging; detached).
+pub struct LossOutput {
+    /// (B_d·mean ℓ_diag + B_o·mean ℓ_off)/B, with ℓ = e^{-1}·err + 1.
+    pub loss: Tensor,
+    /// Mean raw diagonal error (sum over dimensions), detached.
+    pub diag_err: Tensor,
+    /// Mean raw off-diagonal error, detached (0 for flow matching).
+    pub off_err: Tensor,
+}
+
+/// The paper's per-sample weighting exp(−w)·err + w with the constant w = 1 its MLP uses.
+fn weighted(err: &Tensor) -> Tensor {
+    err * (-1.0f64).exp() + 1.0
+}
+
+/// Per-sample squared error summed over dimensions, [B].
+fn sq_err(a: &Tensor, b: &Tensor) -> Tensor {
+    (a - b).square().sum_dim_intlist(1, false, Kind::Float)
+}
+
+/// The velocity the off-diagonal terms distil from: the network's own diagonal under
+/// stop-gradient (self-distillation), or a frozen pretrained model (teacher distillation).
+pub enum Teacher<'a> {
+    /// v_{t,t} of the current parameters, detached.
+    SelfDistill,
+    /// A frozen flow-matching model's velocity b̂_t.
+    Frozen(&'a Mlp),
+}
+
+/// Computes the loss for data `x1` ([B, d], normalised) and base noise `x0` ([B, d], already
+/// scaled by σ), with times `tb`.
+pub fn loss(
+    net: &Mlp,
+    teacher: &Teacher,
+    cfg: &LossConfig,
+    x0: &Tensor,
+    x1: &Tensor,
+    tb: &TimeBatch,
+) -> LossOutput {
+    let batch = x1.size()[0];
+    let nd = tb.n_diag;
+    let no = batch - nd;
+    let teacher_velocity = |t: &Tensor, x: &Tensor| -> Tensor {
+        tch::no_grad(|| match teacher {
+            Teacher::SelfDistill => net.velocity(t, t, x),
+            Teacher::Frozen(b) => b.velocity(t, t, x),
+        })
+    };
+
+    // Diagonal term: v_{t,t}(I_t) regresses İ_t (or b̂_t(I_t) when a teacher is given).
+    let (x0d, x1d) = (x0.narrow(0, 0, nd), x1.narrow(0, 0, nd));
+    let (it, it_dot) = interpolant::point_and_velocity(cfg.interpolant, &tb.t_diag, &x0d, &x1d);
+    let target = match teacher {
+        Teacher::SelfDistill => it_dot,
+        Teacher::Frozen(_) => teacher_velocity(&tb.t_diag, &it),
+    };
+    let err_diag = sq_err(&net.velocity(&tb.t_diag, &tb.t_diag, &it), &target);
+    let mut total = weighted(&err_diag).mean(Kind::Float) * (nd as f64 / batch as f64);
+    let diag_err = err_diag.mean(Kind::Float).detach();
+    if no == 0 {
+        let off_err = Tensor::zeros([], (Kind::Float, x1.device()));
+        return LossOutput {
+            loss: total,
+            diag_err,
+            off_err,
+        };
+    }
+
+    let (x0o, x1o) = (x0.narrow(0, nd, no), x1.narrow(0, nd, no));
+    let (s, t) = (&tb.s_off, &tb.t_off);
+    let is = interpolant::point(cfg.interpolant, s, &x0o, &x1o);
+    let one = Tensor::ones([1, 1], (Kind::Float, x1.device()));
+    let err_off = match cfg.method {
+        Method::Fm => unreachable!("flow matching has no off-diagonal rows"),
+        Method::Lsd => {
+            // ∂_t X_{s,t}(I_s) = v + (t−s)·∂_t v, matched to b_t(X) at the detached point X.
+            let (v, dv) = net.velocity_jvp(
+                s,
+                t,
+                &is,
+                &Tangent {
+                    dt: Some(&one),
+                    ..Default::default()
+                },
+            );
+            let x = &is + (t - s) * &v;
+            let dxdt = &v + (t - s) * dv;
+            let b = match (cfg.stopgrad, teacher) {
+                (StopGrad::None, Teacher::SelfDistill) => net.velocity(t, t, &x),
+                _ => teacher_velocity(t, &x.detach()),
+            };
+            sq_err(&dxdt, &b)
+        }
+        Method::Esd => {
+            // ∂_s X_{s,t}(I_s) = −v + (t−s)·∂_s v; advective term ∇X·b = b + (t−s)·(∇v·b).
+            let (v, dv) = net.velocity_jvp(
+                s,
+                t,
+                &is,
+                &Tangent {
+                    ds: Some(&one),
+                    ..Default::default()
+                },
+            );
+            let dxds = -&v + (t - s) * dv;
+            let b = match (cfg.stopgrad, teacher) {
+                (StopGrad::None, Teacher::SelfDistill) => net.velocity(s, s, &is),
+                _ => teacher_velocity(s, &is),
+            };
+            let advect = |b: &Tensor| {
+                let (_, dvb) = net.velocity_jvp(
+                    s,
+                    t,
+                    &is,
+                    &Tangent {
+                        dz: Some(b),
+                        ..Default::default()
+                    },
+                );
+                b + (t - s) * dvb
+            };
+            let adv = match cfg.stopgrad {
+                StopGrad::Full => tch::no_grad(|| advect(&b)),
+                _ => advect(&b),
+            };
+            sq_err(&dxds, &adv.neg())
+        }
+        Method::PsdUniform | Method::PsdMidpoint => {
+            // v_{s,t}(I_s) ≈ (1−h)·v_{s,u}(I_s) + h·v_{u,t}(X_{s,u}(I_s)), u = h·s + (1−h)·t.
+            let h = &tb.h_off;
+            let u = h * s + (1.0 - h) * t;
+            let student = net.velocity(s, t, &is);
+            let two_steps = || {
+                let v_su = net.velocity(s, &u, &is);
+                let x_su = &is + (&u - s) * &v_su;
+                let v_ut = net.velocity(&u, t, &x_su);
+                (1.0 - h) * v_su + h * v_ut
+            };
+            let target = match cfg.stopgrad {
+                StopGrad::None => two_steps(),
+                _ => tch::no_grad(two_steps),
+            };
+            sq_err(&student, &target)
+        }
+    };
+    total += weighted(&err_off).mean(Kind::Float) * (no as f64 / batch as f64);
+    let off_err = err_off.mean(Kind::Float).detach();
+    LossOutput {
+        loss: total,
+        diag_err,
+        off_err,
+    }
+}

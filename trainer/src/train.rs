@@ -1,0 +1,278 @@
+//! The training loop — the paper's self-distillation algorithm box (paper.md §2.7) plus what a
+//! long run needs: progress, a JSONL log, atomic checkpoints, exact resume, a clean stop on
+//! NaN/Inf and on Ctrl-C.
+
+use crate::checkpoint::{self, RunInfo, TrainState};
+use crate::config::TrainConfig;
+use crate::data::TrainingData;
+use crate::net::Mlp;
+use crate::objective::{self, LossConfig, Teacher};
+use crate::optim::{clip_global_norm, learning_rate};
+use anyhow::{bail, Context};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tch::{Kind, Tensor};
+
+/// Where a run keeps its files.
+pub struct RunPaths {
+    /// The run directory.
+    pub dir: PathBuf,
+}
+
+impl RunPaths {
+    /// The latest checkpoint.
+    pub fn checkpoint(&self) -> PathBuf {
+        self.dir.join("checkpoint.safetensors")
+    }
+    /// The JSONL metrics log.
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("log.jsonl")
+    }
+    /// The exported model.
+    pub fn model(&self) -> PathBuf {
+        self.dir.join("model.safetensors")
+    }
+    /// The resolved configuration.
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+
+    /// Creates the directory and proves it is writable before any training happens.
+    pub fn prepare(dir: &Path) -> anyhow::Result<RunPaths> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+        let probe = dir.join(".write-test");
+        std::fs::write(&probe, b"ok")
+            .with_context(|| format!("output directory {} is not writable", dir.display()))?;
+        let _ = std::fs::remove_file(probe);
+        Ok(RunPaths {
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// All steps done.
+    Finished,
+    /// Ctrl-C: the state was saved.
+    Interrupted,
+}
+
+/// Options that are not part of the run's identity.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Set by a signal handler to stop after the current step.
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Testing aid: make the loss NaN at this step.
+    pub inject_nan_at: Option<u64>,
+    /// Stop (as if interrupted, without saving) after this step: for crash tests.
+    pub abort_after: Option<u64>,
+}
+
+/// A seed for step `step` of a run seeded with `seed` (SplitMix64 finaliser): every batch's
+/// randomness is a pure function of (seed, step), so a resumed run draws exactly what the
+/// uninterrupted run would have.
+pub fn step_seed(seed: u64, step: u64) -> i64 {
+    let mut z = seed ^ step.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 1) as i64
+}
+
+/// Statistics of one step.
+pub struct StepStats {
+    /// Total weighted loss.
+    pub loss: f64,
+    /// Raw diagonal error.
+    pub diag_err: f64,
+    /// Raw off-diagonal error.
+    pub off_err: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Learning rate used.
+    pub lr: f64,
+}
+
+/// One optimisation step: sample a batch, compute the loss, clip, RAdam, EMA. Returns an error
+/// (and leaves the state untouched) if the loss or the gradient is not finite.
+pub fn train_step(
+    state: &mut TrainState,
+    cfg: &TrainConfig,
+    data: &TrainingData,
+    teacher: Option<&Mlp>,
+    inject_nan: bool,
+) -> anyhow::Result<StepStats> {
+    let device = data.normalized.device();
+    tch::manual_seed(step_seed(cfg.seed, state.step));
+    let b = cfg.batch;
+    // x1 ← next data batch; x0 ← σ·N(0, I).
+    let idx = Tensor::randint(data.n as i64, [b], (Kind::Int64, device));
+    let x1 = data.normalized.index_select(0, &idx);
+    let x0 = Tensor::randn(x1.size(), (Kind::Float, device)) * state.net.sigma;
+    // (s, t): 75 % diagonal, the rest uniform on the triangle.
+    let times = objective::sample_times(b, cfg.diag_fraction, cfg.method, device);
+    let loss_cfg = LossConfig {
+        method: cfg.method,
+        stopgrad: cfg.effective_stopgrad(),
+        interpolant: cfg.interpolant,
+        diag_fraction: cfg.diag_fraction,
+    };
+    let teacher = match teacher {
+        Some(t) => Teacher::Frozen(t),
+        None => Teacher::SelfDistill,
+    };
+    let out = objective::loss(&state.net, &teacher, &loss_cfg, &x0, &x1, &times);
+    let loss_value = if inject_nan {
+        f64::NAN
+    } else {
+        out.loss.double_value(&[])
+    };
+    if !loss_value.is_finite() {
+        bail!("non-finite loss ({loss_value}) at step {}", state.step + 1);
+    }
+    // g ← ∇θ L; clip by global norm; θ ← RAdam(θ, g, lr(step)).
+    for p in state
+        .net
+        .weights
+        .iter_mut()
+        .chain(state.net.biases.iter_mut())
+    {
+        p.zero_grad();
+    }
+    out.loss.backward();
+    let mut grads: Vec<Tensor> = state
+        .net
+        .parameters()
+        .iter()
+        .map(|p| p.grad().detach())
+        .collect();
+    let grad_norm = clip_global_norm(&mut grads, cfg.clip);
+    if !grad_norm.is_finite() {
+        bail!(
+            "non-finite gradient norm ({grad_norm}) at step {}",
+            state.step + 1
+        );
+    }
+    let lr = learning_rate(cfg.lr, state.step, cfg.lr_decay_steps);
+    let mut params: Vec<Tensor> = state
+        .net
+        .parameters()
+        .iter()
+        .map(|p| p.shallow_clone())
+        .collect();
+    state.opt.step(&mut params, &grads, lr);
+    // θ_ema ← β θ_ema + (1 − β) θ (with warm-up).
+    let current = state.net.parameters();
+    for ema in &mut state.ema {
+        ema.update(&current, state.step);
+    }
+    state.step += 1;
+    Ok(StepStats {
+        loss: loss_value,
+        diag_err: out.diag_err.double_value(&[]),
+        off_err: out.off_err.double_value(&[]),
+        grad_norm,
+        lr,
+    })
+}
+
+/// Runs (or resumes) training until `cfg.steps`, checkpointing along the way.
+pub fn run(
+    state: &mut TrainState,
+    info: &mut RunInfo,
+    data: &TrainingData,
+    teacher: Option<&Mlp>,
+    paths: &RunPaths,
+    opts: &RunOptions,
+) -> anyhow::Result<Outcome> {
+    let cfg = info.config.clone();
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(paths.log())
+        .with_context(|| format!("cannot open {}", paths.log().display()))?;
+    let bar = if opts.progress {
+        let bar = indicatif::ProgressBar::new(cfg.steps);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {per_sec}  eta {eta}  {msg}",
+            )
+            .expect("valid template"),
+        );
+        bar.set_position(state.step);
+        bar.reset_eta();
+        Some(bar)
+    } else {
+        None
+    };
+    let started = Instant::now();
+    let first_step = state.step;
+    let save = |state: &TrainState, info: &mut RunInfo| -> anyhow::Result<()> {
+        info.step = state.step;
+        checkpoint::save(&paths.checkpoint(), state, info)
+    };
+    while state.step < cfg.steps {
+        if opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            save(state, info)?;
+            if let Some(b) = &bar {
+                b.abandon_with_message("interrupted: checkpoint saved");
+            }
+            return Ok(Outcome::Interrupted);
+        }
+        let inject = opts.inject_nan_at == Some(state.step + 1);
+        let stats = match train_step(state, &cfg, data, teacher, inject) {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(b) = &bar {
+                    b.abandon();
+                }
+                let kept = if paths.checkpoint().exists() {
+                    format!(
+                        "the last good checkpoint ({}) is kept",
+                        paths.checkpoint().display()
+                    )
+                } else {
+                    "no checkpoint had been written yet".to_string()
+                };
+                bail!("training stopped: {e}; {kept}. Try a lower --lr or --clip.");
+            }
+        };
+        let step = state.step;
+        if step % cfg.log_every == 0 || step == cfg.steps {
+            let elapsed = started.elapsed().as_secs_f64();
+            let rate = (step - first_step) as f64 / elapsed.max(1e-9);
+            let line = serde_json::json!({
+                "step": step, "loss": stats.loss, "diag_err": stats.diag_err, "off_err": stats.off_err,
+                "grad_norm": stats.grad_norm, "lr": stats.lr, "steps_per_s": rate, "elapsed_s": elapsed,
+            });
+            writeln!(log, "{line}")?;
+            if let Some(b) = &bar {
+                b.set_message(format!(
+                    "loss {:.4}  diag {:.4}  off {:.4}",
+                    stats.loss, stats.diag_err, stats.off_err
+                ));
+            }
+        }
+        if let Some(b) = &bar {
+            b.set_position(step);
+        }
+        if step % cfg.checkpoint_every == 0 || step == cfg.steps {
+            save(state, info)?;
+        }
+        if opts.abort_after == Some(step) {
+            return Ok(Outcome::Interrupted);
+        }
+    }
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    info.step = state.step;
+    Ok(Outcome::Finished)
+}
