@@ -113,8 +113,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub clip: Option<f64>,
     /// Hidden layers: WIDTHxDEPTH (256x3) or a list (512,512,512). The paper's 2-D net is 512x5.
-    #[arg(long, value_parser = parse_hidden)]
-    pub hidden: Option<Vec<usize>>,
+    #[arg(long, value_parser = parse_widths)]
+    pub hidden: Option<Widths>,
     /// Activation: gelu-tanh (default), gelu-erf, silu, relu.
     #[arg(long, value_parser = parse_activation)]
     pub activation: Option<Activation>,
@@ -156,6 +156,15 @@ pub struct TrainArgs {
     pub abort_after: Option<u64>,
 }
 
+/// Hidden-layer widths as one command-line value (clap would otherwise read a Vec as a list
+/// of separate values).
+#[derive(Debug, Clone)]
+pub struct Widths(pub Vec<usize>);
+
+fn parse_widths(s: &str) -> Result<Widths, String> {
+    parse_hidden(s).map(Widths)
+}
+
 fn parse_interpolant(s: &str) -> Result<Interpolant, String> {
     match s {
         "linear" => Ok(Interpolant::Linear),
@@ -194,8 +203,10 @@ impl TrainArgs {
             lr_decay_steps,
             clip
         );
+        if let Some(w) = &self.hidden {
+            cfg.hidden = w.0.clone();
+        }
         set!(
-            hidden,
             activation,
             seed,
             device,
@@ -529,7 +540,21 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
             args.eval_samples
         );
         print!("{}", evaluate::render(&rows));
+        let samples_png = paths.dir.join("samples.png");
+        if evaluate::plot_samples(
+            &samples_png,
+            &model,
+            &reference,
+            &[1, 2, 4],
+            args.eval_samples,
+            7,
+        )? {
+            eprintln!("wrote {}", samples_png.display());
+        }
     }
+    let loss_png = paths.dir.join("loss.png");
+    evaluate::plot_log(&paths.log(), &loss_png)?;
+    eprintln!("wrote {}", loss_png.display());
     Ok(0)
 }
 
@@ -640,4 +665,57 @@ fn cmd_inspect(a: InspectArgs) -> anyhow::Result<()> {
         println!("  {n:<20} {:?} {:?}", t.dtype(), t.shape());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_override_the_config() {
+        let cli = Cli::try_parse_from([
+            "flowmap-train",
+            "train",
+            "--hidden",
+            "512x5",
+            "--method",
+            "psd-midpoint",
+            "--steps",
+            "9",
+            "--lr",
+            "0.01",
+        ])
+        .unwrap();
+        let Command::Train(args) = cli.command else {
+            panic!("not train")
+        };
+        let mut cfg = TrainConfig {
+            batch: 77,
+            ..Default::default()
+        };
+        args.apply(&mut cfg);
+        assert_eq!(cfg.hidden, vec![512; 5]);
+        assert_eq!(cfg.method, Method::PsdMidpoint);
+        assert_eq!(cfg.steps, 9);
+        assert_eq!(cfg.lr, 0.01);
+        assert_eq!(cfg.batch, 77, "unset flags keep the config's value");
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_a_message() {
+        let err = Cli::try_parse_from(["flowmap-train", "train", "--hidden", "wide"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("WIDTHxDEPTH"), "{err}");
+        let err = Cli::try_parse_from(["flowmap-train", "train", "--method", "lsdx"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lsd"), "{err}");
+    }
 }

@@ -89,3 +89,55 @@ pub fn render(rows: &[Row]) -> String {
     }
     s
 }
+
+/// Writes a PNG with the reference next to N-step samples (2-D data only; others are skipped
+/// and `false` is returned).
+pub fn plot_samples(
+    path: &std::path::Path,
+    model: &Model,
+    reference: &[f32],
+    steps: &[usize],
+    n: usize,
+    seed: u64,
+) -> anyhow::Result<bool> {
+    if model.dim() != 2 {
+        return Ok(false);
+    }
+    let samples: Vec<(String, Vec<f32>)> = steps
+        .iter()
+        .map(|&k| {
+            Ok((
+                format!("{k} STEP{}", if k == 1 { "" } else { "S" }),
+                sample(model, n, k, seed)?,
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut panels: Vec<(&str, &[f32])> = vec![("DATA", reference)];
+    panels.extend(samples.iter().map(|(t, s)| (t.as_str(), s.as_slice())));
+    flowmap_eval::plot::scatter_panels(path, &panels, None)?;
+    Ok(true)
+}
+
+/// Writes the loss curves of a run's JSONL log (weighted loss, raw diagonal and off-diagonal
+/// errors) as a PNG with a log y axis.
+pub fn plot_log(log: &std::path::Path, png: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(log)?;
+    let mut series: [(&str, Vec<(f64, f64)>); 3] =
+        [("loss", vec![]), ("diag_err", vec![]), ("off_err", vec![])];
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let step = v["step"].as_f64().unwrap_or(0.0);
+        for (key, points) in series.iter_mut() {
+            if let Some(y) = v[*key].as_f64().filter(|y| *y > 0.0) {
+                points.push((step, y));
+            }
+        }
+    }
+    let refs: Vec<(&str, &[(f64, f64)])> = series
+        .iter()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(k, p)| (*k, p.as_slice()))
+        .collect();
+    flowmap_eval::plot::line_chart(png, "TRAINING LOSS", &refs, true)?;
+    Ok(())
+}
