@@ -1,0 +1,331 @@
+//! The `flowmap-train` binary as a user drives it: errors before training, the full
+//! train → export → inspect → sample → eval round trip, distillation, Ctrl-C and resume.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flowmap-train"));
+    c.env("OMP_NUM_THREADS", "1");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("flowmap-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+const TINY: &[&str] = &[
+    "--steps",
+    "20",
+    "--batch",
+    "64",
+    "--hidden",
+    "16x2",
+    "--data-points",
+    "500",
+    "--threads",
+    "1",
+    "--quiet",
+    "--eval-samples",
+    "0",
+];
+
+#[test]
+fn datasets_and_help_teach() {
+    let o = run(&["datasets"]);
+    assert!(o.status.success());
+    for name in [
+        "checkerboard",
+        "eight-gaussians",
+        "two-moons",
+        "spirals",
+        "swiss-roll",
+        "rings",
+    ] {
+        assert!(text(&o).contains(name), "{name} missing");
+    }
+    let o = run(&["train", "--help"]);
+    assert!(
+        o.status.success() && text(&o).contains("--method") && text(&o).contains("psd-midpoint")
+    );
+    assert!(text(&run(&["--help"])).contains("Examples:"));
+}
+
+#[test]
+fn bad_data_fails_before_training_with_a_clear_error() {
+    let d = tempdir("baddata");
+    let cases: [(&str, &str, &str); 4] = [
+        ("ragged.csv", "1,2\n3\n", "line 2"),
+        ("words.csv", "1,2\n3,abc\n", "abc"),
+        ("nan.csv", "1,2\nnan,4\n", "row"),
+        ("empty.csv", "", "empty"),
+    ];
+    for (file, content, needle) in cases {
+        let p = d.join(file);
+        std::fs::write(&p, content).unwrap();
+        let out = d.join(format!("run-{file}"));
+        let mut args = vec!["train", "--data", s(&p), "--out", s(&out)];
+        args.extend_from_slice(TINY);
+        let o = run(&args);
+        assert!(!o.status.success(), "{file} was accepted");
+        let msg = text(&o).to_lowercase();
+        assert!(msg.contains(needle), "{file}: '{needle}' not in: {msg}");
+        assert!(
+            !out.join("checkpoint.safetensors").exists(),
+            "{file}: trained anyway"
+        );
+    }
+    let o = run(&["train", "--data", "no-such-set", "--out", s(&d.join("x"))]);
+    assert!(
+        text(&o).contains("neither a built-in dataset"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn unwritable_output_fails_up_front() {
+    let blocker = tempdir("unwritable").join("file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let mut args = vec!["train", "--out", s(&blocker)];
+    args.extend_from_slice(TINY);
+    let o = run(&args);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("output directory"), "{}", text(&o));
+}
+
+#[test]
+fn user_data_round_trip_through_every_subcommand() {
+    let d = tempdir("roundtrip");
+    // 3-D user data from a CSV with a header.
+    let mut csv = String::from("a,b,c\n");
+    for i in 0..400 {
+        let x = (i as f32 * 0.37).sin();
+        csv += &format!("{x},{},{}\n", 2.0 * x + 1.0, (i % 7) as f32);
+    }
+    let data = d.join("data.csv");
+    std::fs::write(&data, csv).unwrap();
+    let out = d.join("run");
+    let mut args = vec![
+        "train",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+        "--method",
+        "psd-midpoint",
+    ];
+    args.extend_from_slice(TINY);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    for f in [
+        "checkpoint.safetensors",
+        "model.safetensors",
+        "log.jsonl",
+        "config.toml",
+        "loss.png",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let model = out.join("model.safetensors");
+    let o = run(&["inspect", s(&model)]);
+    assert!(
+        o.status.success()
+            && text(&o).contains("\"psd-midpoint\"")
+            && text(&o).contains("layers.0.weight")
+    );
+
+    let f16 = d.join("m16.safetensors");
+    let o = run(&[
+        "export",
+        "--checkpoint",
+        s(&out.join("checkpoint.safetensors")),
+        "--weights",
+        "raw",
+        "--dtype",
+        "f16",
+        "--out",
+        s(&f16),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::metadata(&f16).unwrap().len() < std::fs::metadata(&model).unwrap().len());
+
+    let samples = d.join("s.csv");
+    let o = run(&[
+        "sample",
+        "--model",
+        s(&f16),
+        "--n",
+        "50",
+        "--steps",
+        "2",
+        "--out",
+        s(&samples),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let written = std::fs::read_to_string(&samples).unwrap();
+    assert_eq!(written.lines().count(), 51, "header + 50 rows");
+
+    let o = run(&[
+        "eval",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--steps",
+        "1,2",
+        "--n",
+        "100",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("floor"), "{}", text(&o));
+
+    // A teacher of another dimension is refused before training.
+    let student = d.join("t");
+    let mut args = vec![
+        "train",
+        "--data",
+        "checkerboard",
+        "--teacher",
+        s(&model),
+        "--out",
+        s(&student),
+    ];
+    args.extend_from_slice(TINY);
+    let o = run(&args);
+    assert!(
+        !o.status.success() && text(&o).contains("dimension"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn teacher_distillation_runs() {
+    let d = tempdir("teacher");
+    let fm = d.join("fm");
+    let mut args = vec!["train", "--method", "fm", "--out", s(&fm)];
+    args.extend_from_slice(TINY);
+    assert!(run(&args).status.success());
+    let teacher = fm.join("model.safetensors");
+    for method in ["lsd", "esd", "psd-uniform"] {
+        let out = d.join(method);
+        let mut args = vec![
+            "train",
+            "--method",
+            method,
+            "--teacher",
+            s(&teacher),
+            "--out",
+            s(&out),
+        ];
+        args.extend_from_slice(TINY);
+        let o = run(&args);
+        assert!(o.status.success(), "{method}: {}", text(&o));
+        let o = run(&["inspect", s(&out.join("model.safetensors"))]);
+        assert!(
+            text(&o).contains(&format!("{method}+teacher")),
+            "{}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_saves_and_resume_finishes() {
+    let d = tempdir("sigint");
+    let out = d.join("run");
+    let child = bin()
+        .args([
+            "train",
+            "--out",
+            s(&out),
+            "--steps",
+            "100000",
+            "--batch",
+            "64",
+            "--hidden",
+            "16",
+            "--data-points",
+            "500",
+        ])
+        .args([
+            "--threads",
+            "1",
+            "--quiet",
+            "--eval-samples",
+            "0",
+            "--log-every",
+            "10",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = out.join("log.jsonl");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&log)
+        .map(|l| l.lines().count())
+        .unwrap_or(0)
+        < 3
+    {
+        assert!(t0.elapsed().as_secs() < 60, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(text(&o).contains("--resume"), "{}", text(&o));
+    assert!(out.join("checkpoint.safetensors").exists() && out.join("model.safetensors").exists());
+
+    let saved = flowmap::Model::from_file(out.join("model.safetensors"))
+        .unwrap()
+        .meta()
+        .provenance
+        .steps;
+    assert!(saved >= 30, "interrupted at step {saved}");
+    let target = (saved + 20).to_string();
+    let o = run(&[
+        "train",
+        "--out",
+        s(&out),
+        "--resume",
+        "--steps",
+        &target,
+        "--quiet",
+        "--eval-samples",
+        "0",
+        "--threads",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("resuming"), "{}", text(&o));
+    let done = flowmap::Model::from_file(out.join("model.safetensors"))
+        .unwrap()
+        .meta()
+        .provenance
+        .steps;
+    assert_eq!(done, saved + 20);
+}
