@@ -294,6 +294,17 @@ pub struct EvalArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Velocity evaluations for the ODE baseline on the model's diagonal b_t = v_{t,t}
+    /// (Euler at each count; Heun, 2 per step, at the even ones).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32,64,128")]
+    pub ode_nfe: Vec<usize>,
+    /// Skip the ODE baseline.
+    #[arg(long)]
+    pub no_ode: bool,
+    /// Write a PNG of data vs samples at each step count (2-D: density panels; images: one
+    /// grid row per step count, the first row data).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// `inspect` arguments.
@@ -625,25 +636,7 @@ fn cmd_sample(a: SampleArgs) -> anyhow::Result<()> {
 }
 
 fn cmd_eval(a: EvalArgs) -> anyhow::Result<()> {
-    let model = load_model(&a.model)?;
-    if a.steps.contains(&0) {
-        bail!("--steps must be positive");
-    }
-    let (reference, second) = reference_sets(&a.data, a.data_key.as_deref(), a.n)?;
-    if reference.len() % model.dim() != 0 || reference.len() / model.dim() == 0 {
-        bail!(
-            "--data has a different dimension than the model ({})",
-            model.dim()
-        );
-    }
-    let n = reference.len() / model.dim();
-    let rows = evaluate::step_table(&model, &a.steps, &reference, &second, n, a.seed)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else {
-        print!("{}", evaluate::render(&rows));
-    }
-    Ok(())
+    evaluate::run_eval(&a)
 }
 
 fn cmd_inspect(a: InspectArgs) -> anyhow::Result<()> {

@@ -221,3 +221,59 @@ fn report_floor_below_a_wrong_model() {
     let r = Report::compute(&wrong, &reference, &reference2, 2, &ReportConfig::default());
     assert!(r.samples.kl.is_none() && r.table_row("x").contains("- (-)"));
 }
+
+#[test]
+fn energy_unbiased_hand_values() {
+    // a = {0, 2}, b = {1, 3}: cross (1+3+1+1)/4 = 1.5; within a 2, within b 2 → 3 − 4 = −1.
+    assert!((energy_distance_unbiased(&[0.0, 2.0], &[1.0, 3.0], 1) + 1.0).abs() < 1e-12);
+    // a = {0, 1}, b = {5, 7}: cross (5+7+4+6)/4 = 5.5; within 1 and 2 → 11 − 3 = 8.
+    assert!((energy_distance_unbiased(&[0.0, 1.0], &[5.0, 7.0], 1) - 8.0).abs() < 1e-12);
+    // 2-D: a = {(0,0),(3,4)}, b = {(0,0),(0,1)}: cross (0 + 1 + 5 + √18)/4; within 5 and 1.
+    let want = 2.0 * (6.0 + 18f64.sqrt()) / 4.0 - 6.0;
+    let got = energy_distance_unbiased(&[0.0, 0.0, 3.0, 4.0], &[0.0, 0.0, 0.0, 1.0], 2);
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+}
+
+#[test]
+fn energy_unbiased_relates_to_the_v_statistic() {
+    // V = 2C − (n−1)/n·W_a − (m−1)/m·W_b where W are the U within-means and C the cross mean.
+    let a = Toy::TwoMoons.sample(300, 5);
+    let b = Toy::Rings.sample(200, 6);
+    let k = |d2: f64| d2.sqrt();
+    let c = mean_cross(&a, &b, 2, &k);
+    let wa = 2.0 * sum_pairs(&a, 2, &k) / (300.0 * 299.0);
+    let wb = 2.0 * sum_pairs(&b, 2, &k) / (200.0 * 199.0);
+    let u = energy_distance_unbiased(&a, &b, 2);
+    assert!((u - (2.0 * c - wa - wb)).abs() < 1e-9);
+    let v = energy_distance(&a, &b, 2);
+    let v_from_u = 2.0 * c - 299.0 / 300.0 * wa - 199.0 / 200.0 * wb;
+    assert!((v - v_from_u).abs() < 1e-9, "{v} vs {v_from_u}");
+    assert!(v > u, "the V-statistic carries a positive bias");
+}
+
+#[test]
+fn energy_unbiased_floor_is_zero_on_average() {
+    // Same distribution: the V-statistic's mean is clearly positive, the U-statistic's is 0
+    // within a few standard errors.
+    let reps = 200;
+    let (mut us, mut vs) = (Vec::new(), Vec::new());
+    for r in 0..reps {
+        let a = normals(40, 2, &[0.0, 0.0], 1.0, 1000 + 2 * r);
+        let b = normals(40, 2, &[0.0, 0.0], 1.0, 1001 + 2 * r);
+        us.push(energy_distance_unbiased(&a, &b, 2));
+        vs.push(energy_distance(&a, &b, 2));
+    }
+    let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
+    let (mu, mv) = (mean(&us), mean(&vs));
+    let sd = (us.iter().map(|u| (u - mu).powi(2)).sum::<f64>() / (reps as f64 - 1.0)).sqrt();
+    let se = sd / (reps as f64).sqrt();
+    assert!(mu.abs() < 4.0 * se, "U mean {mu} (se {se})");
+    assert!(mv > mu + 10.0 * se, "V mean {mv} should carry the bias");
+    assert!(us.iter().any(|&u| u < 0.0), "U is not clamped");
+}
+
+#[test]
+#[should_panic(expected = "at least 2 rows")]
+fn energy_unbiased_needs_two_rows() {
+    energy_distance_unbiased(&[0.0], &[1.0, 2.0], 1);
+}
