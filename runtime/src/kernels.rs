@@ -1,11 +1,16 @@
 //! Numeric kernels: activations and the dense-layer kernel.
 //!
 //! A layer computes `dst[b, j] = act(bias[j] + Σ_p W[j, p] · src[b, p])`. At load time each
-//! weight matrix (PyTorch `[out, in]` layout) is repacked into column panels of [`NR`]
-//! outputs: `panels[q][p][c] = W[q·NR + c, p]` (zero-padded past `out`), so the kernel reads
-//! every weight exactly once per tile with unit stride and keeps an `MR × (NP·NR)` block of
-//! outputs in registers. The same kernel serves batch 1 (one row, four panels at a time) and
-//! large batches (four rows at a time), and it allocates nothing.
+//! weight matrix (PyTorch `[out, in]` layout) is repacked into column panels of [`NR`] = 16
+//! outputs: `panels[q][p][c] = W[q·NR + c, p]` (zero-padded past `out`; one panel row is
+//! one AVX-512 register, two AVX ones), so the kernel reads every weight exactly once per
+//! tile with unit stride and keeps an `MR × (NP·NR)` block of outputs in registers. The
+//! same kernel serves batch 1 (one row against several panels) and large batches (several
+//! rows per tile); the activation runs right after each layer in a branch-free,
+//! vectorised pass ([`exp_approx`]). Nothing allocates.
+//!
+//! Instruction sets (chosen at run time with `std` on x86-64, else the portable build):
+//! AVX-512F (8 × 32 tiles), AVX2 (4 × 16 tiles), portable (SSE2 on x86-64: 2 × 16 tiles).
 //!
 //! Why not `matrixmultiply::sgemm`: it allocates its packing buffers on every call (so the
 //! hot path would allocate), and at batch 1 its per-call packing makes it several times
@@ -13,15 +18,17 @@
 //!
 //! **Determinism.** Each output is `((bias + a₀w₀) + a₁w₁) + …` in input order with IEEE
 //! multiply and add (never fused), whatever the tile shape or instruction set: the batch-1
-//! and batched paths, and the SSE2 and AVX2 builds, give bit-identical results.
+//! and batched paths, and the portable, AVX2 and AVX-512 builds, give bit-identical
+//! results. (Unfused multiply-add costs nothing on cores with separate add pipes, such as
+//! AMD Zen 4, where it reaches the FMA peak; see docs/performance.md.)
 
 use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::schema::Activation;
 
-/// Output columns per packed panel (one AVX register, two SSE registers).
-pub(crate) const NR: usize = 8;
+/// Output columns per packed panel (one AVX-512 register, two AVX registers).
+pub(crate) const NR: usize = 16;
 
 /// √(2/π), the GELU-tanh constant.
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
@@ -29,14 +36,19 @@ const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 const FRAC_1_SQRT_2: f32 = core::f32::consts::FRAC_1_SQRT_2;
 
 /// Applies one activation to a scalar.
+///
+/// GELU-tanh and SiLU go through [`exp_approx`] and the identity
+/// `½·(1 + tanh u) = 1 / (1 + e^(−2u))`, so `gelu(x) = x / (1 + e^(−2u))`: branch-free,
+/// vectorisable, no cancellation for negative inputs, and within a few ulps of the f64
+/// formula (see the tests). Everything is plain IEEE multiply/add/divide (never fused), so
+/// every build and instruction set gives the same bits.
 #[inline(always)]
 pub(crate) fn activate(act: Activation, x: f32) -> f32 {
     match act {
-        Activation::GeluTanh => {
-            0.5 * x * (1.0 + libm::tanhf(SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)))
-        }
+        // −2u = x·(−2√(2/π) − 2√(2/π)·0.044715·x²).
+        Activation::GeluTanh => x / (1.0 + exp_approx(x * (GELU_C1 + GELU_C3 * (x * x)))),
         Activation::GeluErf => 0.5 * x * (1.0 + libm::erff(x * FRAC_1_SQRT_2)),
-        Activation::Silu => x / (1.0 + libm::expf(-x)),
+        Activation::Silu => x / (1.0 + exp_approx(-x)),
         // NaN propagates (as in PyTorch), so overflow is reported, not hidden.
         Activation::Relu => {
             if x < 0.0 {
@@ -46,6 +58,44 @@ pub(crate) fn activate(act: Activation, x: f32) -> f32 {
             }
         }
     }
+}
+
+/// −2·√(2/π).
+const GELU_C1: f32 = -2.0 * SQRT_2_OVER_PI;
+/// −2·√(2/π)·0.044715.
+const GELU_C3: f32 = -2.0 * SQRT_2_OVER_PI * 0.044_715;
+
+/// `e^y` for activations: branch-free and vectorisable (no table, no libm call), relative
+/// error below 2·10⁻⁷ (≈ 2 ulp) on the whole clamped range (tested against f64).
+///
+/// `y` is clamped to [−87, 88] so that the result stays a normal float (callers only form
+/// `1 + e^y`, where the clamp changes nothing of note: `x / (1 + e^88)` is below 10⁻³⁸·|x|);
+/// NaN propagates. Reduction `y = k·ln 2 + r`, |r| ≤ ½ ln 2, with ln 2 split in two
+/// (Cody–Waite: `k·LN2_HI` is exact), then the degree-7 Taylor polynomial of `e^r`
+/// (truncation error < 6·10⁻⁹), then the exponent `k` added to the bits.
+#[inline(always)]
+pub(crate) fn exp_approx(y: f32) -> f32 {
+    const LOG2E: f32 = core::f32::consts::LOG2_E;
+    // ln 2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits, so k·LN2_HI is exact.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // 1.5·2²³: adding it rounds to an integer (ulp 1) and leaves k in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    // Comparisons are false for NaN, which passes through.
+    let y = if y > 88.0 { 88.0 } else { y };
+    let y = if y < -87.0 { -87.0 } else { y };
+    let t = y * LOG2E + ROUND;
+    let k = t - ROUND;
+    let r = (y - k * LN2_HI) - k * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    // t's bits are ROUND's bits + k (|k| ≤ 127); 2^k has bits (k + 127) << 23.
+    let scale = f32::from_bits(t.to_bits().wrapping_sub(ROUND.to_bits() - 127) << 23);
+    p * scale
 }
 
 /// Dot product with 8 independent accumulators (fixed summation order: deterministic).
@@ -105,6 +155,22 @@ impl Packed {
         self.panels[(j / NR) * self.k + p][j % NR]
     }
 
+    /// Panel `q`: `k` rows of [`NR`] outputs.
+    #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn panel(&self, q: usize) -> &[[f32; NR]] {
+        &self.panels[q * self.k..(q + 1) * self.k]
+    }
+
+    /// The [`NR`] bias entries of panel `q` (`bias` has [`Packed::padded_n`] entries).
+    #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn bias_row<'a>(&self, bias: &'a [f32], q: usize) -> &'a [f32; NR] {
+        bias[q * NR..(q + 1) * NR]
+            .try_into()
+            .expect("bias padded to whole panels")
+    }
+
     /// Number of panels.
     pub(crate) fn num_panels(&self) -> usize {
         self.n.div_ceil(NR)
@@ -162,32 +228,43 @@ fn tile<const MR: usize, const NP: usize>(
     }
 }
 
-/// Applies `act` in place.
-fn activate_slice(act: Activation, xs: &mut [f32]) {
+/// Applies `act` in place (inlined into each instruction-set build, where it vectorises:
+/// every step of [`activate`] is a lane-wise operation).
+#[inline(always)]
+pub(crate) fn activate_slice(act: Activation, xs: &mut [f32]) {
     match act {
-        Activation::GeluTanh => xs
-            .iter_mut()
-            .for_each(|x| *x = activate(Activation::GeluTanh, *x)),
-        Activation::GeluErf => xs
-            .iter_mut()
-            .for_each(|x| *x = activate(Activation::GeluErf, *x)),
-        Activation::Silu => xs
-            .iter_mut()
-            .for_each(|x| *x = activate(Activation::Silu, *x)),
-        Activation::Relu => xs
-            .iter_mut()
-            .for_each(|x| *x = activate(Activation::Relu, *x)),
+        Activation::GeluTanh => {
+            for x in xs.iter_mut() {
+                *x = activate(Activation::GeluTanh, *x);
+            }
+        }
+        Activation::GeluErf => {
+            for x in xs.iter_mut() {
+                *x = activate(Activation::GeluErf, *x);
+            }
+        }
+        Activation::Silu => {
+            for x in xs.iter_mut() {
+                *x = activate(Activation::Silu, *x);
+            }
+        }
+        Activation::Relu => {
+            for x in xs.iter_mut() {
+                *x = activate(Activation::Relu, *x);
+            }
+        }
     }
 }
 
-/// The layer over a batch: `MR`-row tiles of `NP` panels, then leftover rows one at a time
-/// with four panels per tile.
+/// The layer over a batch: `MR`-row tiles of `NP` panels, then leftover rows (and batch 1)
+/// one at a time with `NP1` panels per tile; then the activation.
 #[inline(always)]
-fn forward_generic<const MR: usize, const NP: usize>(
+fn forward_generic<const MR: usize, const NP: usize, const NP1: usize>(
     w: &Packed,
     bias: &[f32],
     batch: usize,
     src: &[f32],
+    act: Option<Activation>,
     dst: &mut [f32],
 ) {
     let (n, k) = (w.n, w.k);
@@ -213,31 +290,30 @@ fn forward_generic<const MR: usize, const NP: usize>(
     }
     for (s, d) in s_rest.chunks_exact(k).zip(d_rest.chunks_exact_mut(n)) {
         let mut q = 0;
-        while q + 4 <= np {
-            tile::<1, 4>(w, bias, q, s, d);
-            q += 4;
+        while q + NP1 <= np {
+            tile::<1, NP1>(w, bias, q, s, d);
+            q += NP1;
         }
         while q < np {
             tile::<1, 1>(w, bias, q, s, d);
             q += 1;
         }
     }
+    if let Some(act) = act {
+        activate_slice(act, dst);
+    }
 }
 
-/// Portable build (SSE2 on x86-64): 4 × 8 tiles.
-fn forward_portable(w: &Packed, bias: &[f32], batch: usize, src: &[f32], dst: &mut [f32]) {
-    forward_generic::<4, 1>(w, bias, batch, src, dst)
-}
-
-/// AVX2 build of the same kernel: 4 × 16 tiles. Multiply and add stay separate (no FMA), so
-/// results are bit-identical to [`forward_portable`].
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-unsafe fn forward_avx2(w: &Packed, bias: &[f32], batch: usize, src: &[f32], dst: &mut [f32]) {
-    forward_generic::<4, 2>(w, bias, batch, src, dst)
+/// Portable build (SSE2 on x86-64: 16 registers): 2 × 16 tiles, 1 × 32 at batch 1.
+fn forward_portable(
+    w: &Packed,
+    bias: &[f32],
+    batch: usize,
+    src: &[f32],
+    act: Option<Activation>,
+    dst: &mut [f32],
+) {
+    forward_generic::<2, 1, 2>(w, bias, batch, src, act, dst)
 }
 
 /// `dst[batch × n] = act(src[batch × k] · Wᵀ + bias)`; `bias` has [`Packed::padded_n`]
@@ -258,25 +334,21 @@ pub(crate) fn linear(
         src.len() >= batch * w.k && dst.len() >= batch * w.n && bias.len() >= w.padded_n(),
         "linear: inconsistent shapes"
     );
-    run(w, bias, batch, src, dst);
-    // Activation in its own tight pass: inside the tile it would keep the accumulators out
-    // of registers (measured: 10× slower at batch 1).
-    if let Some(act) = act {
-        activate_slice(act, &mut dst[..batch * w.n]);
-    }
-}
-
-/// The kernel without activation, on the best instruction set available.
-fn run(w: &Packed, bias: &[f32], batch: usize, src: &[f32], dst: &mut [f32]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
+        #[cfg(flowmap_avx512)]
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F support was just detected at run time.
+            unsafe { crate::x86::forward_avx512(w, bias, batch, src, act, dst) };
+            return;
+        }
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 support was just detected at run time.
-            unsafe { forward_avx2(w, bias, batch, src, dst) };
+            unsafe { crate::x86::forward_avx2(w, bias, batch, src, act, dst) };
             return;
         }
     }
-    forward_portable(w, bias, batch, src, dst)
+    forward_portable(w, bias, batch, src, act, dst)
 }
 
 #[cfg(test)]
@@ -351,7 +423,8 @@ mod tests {
 
     #[test]
     fn batch_one_and_batched_paths_are_bit_identical() {
-        // Shapes that exercise full and partial panels, 1/2/4-panel groups and row tails.
+        // Shapes that exercise full and partial panels, 1/2/4/8-panel groups and row tails
+        // of every tile height.
         for &(n, k) in &[
             (1usize, 1usize),
             (2, 5),
@@ -359,13 +432,14 @@ mod tests {
             (13, 11),
             (33, 17),
             (70, 9),
+            (150, 7),
         ] {
             let w: Vec<f32> = (0..n * k).map(|i| libm::sinf(i as f32 * 0.731)).collect();
             let b: Vec<f32> = (0..n).map(|j| j as f32 * 0.1 - 0.3).collect();
             let pk = Packed::new(&w, n, k, 0, k);
             let mut bias = vec![0.0f32; pk.padded_n()];
             bias[..n].copy_from_slice(&b);
-            for batch in [1usize, 2, 3, 4, 5, 9] {
+            for batch in [1usize, 2, 3, 4, 5, 9, 17] {
                 let x: Vec<f32> = (0..batch * k)
                     .map(|i| libm::cosf(i as f32 * 0.29))
                     .collect();
@@ -375,11 +449,26 @@ mod tests {
                     linear(&pk, &bias, batch, &x, act, &mut got);
                     assert_eq!(got, want, "n={n} k={k} batch={batch} {act:?}");
                     let mut port = vec![0.0f32; batch * n];
-                    forward_portable(&pk, &bias, batch, &x, &mut port);
-                    if let Some(a) = act {
-                        activate_slice(a, &mut port);
-                    }
+                    forward_portable(&pk, &bias, batch, &x, act, &mut port);
                     assert_eq!(port, want);
+                    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+                    {
+                        if std::is_x86_feature_detected!("avx2") {
+                            let mut v = vec![0.0f32; batch * n];
+                            // SAFETY: AVX2 support was just detected.
+                            unsafe { crate::x86::forward_avx2(&pk, &bias, batch, &x, act, &mut v) };
+                            assert_eq!(v, want, "avx2");
+                        }
+                        #[cfg(flowmap_avx512)]
+                        if std::is_x86_feature_detected!("avx512f") {
+                            let mut v = vec![0.0f32; batch * n];
+                            // SAFETY: AVX-512F support was just detected.
+                            unsafe {
+                                crate::x86::forward_avx512(&pk, &bias, batch, &x, act, &mut v)
+                            };
+                            assert_eq!(v, want, "avx512");
+                        }
+                    }
                     for r in 0..batch {
                         let mut one = vec![0.0f32; n];
                         linear(&pk, &bias, 1, &x[r * k..(r + 1) * k], act, &mut one);
@@ -441,5 +530,78 @@ mod tests {
         let mut out = [0.0f32; 2];
         linear(&pk, &bias, 1, &[1.0, 10.0, 100.0], None, &mut out);
         assert_eq!(out, [0.5 + 3.0 + 40.0 + 500.0, 0.5 + 8.0 + 90.0 + 1000.0]);
+    }
+}
+
+#[cfg(test)]
+mod accuracy {
+    use super::*;
+
+    /// Largest relative error of `exp_approx` over a dense grid of the clamped range,
+    /// against f64.
+    #[test]
+    fn exp_approx_is_within_2e_7_relative() {
+        let mut worst = 0.0f64;
+        let n = 2_000_000;
+        for i in 0..=n {
+            let y = -87.0 + 175.0 * (i as f64 / n as f64);
+            let y = y as f32;
+            let want = (y as f64).exp();
+            let got = exp_approx(y) as f64;
+            worst = worst.max(((got - want) / want).abs());
+        }
+        assert!(worst < 2e-7, "max relative error {worst:e}");
+        assert!(exp_approx(f32::NAN).is_nan());
+        assert_eq!(exp_approx(0.0), 1.0);
+        assert!(exp_approx(1000.0) > 1e38 && exp_approx(-1000.0) < 1e-37);
+    }
+
+    /// GELU-tanh against the f64 formula on a dense grid. Forming `2u` in f32 costs a few
+    /// ulps of `2u`, which the factor `e^(−2u)` turns into a relative error ∝ |2u| (the
+    /// problem's own conditioning), so the bound is `3·10⁻⁷·(1 + |2u|)` relative for
+    /// |x| ≤ 8 (≈ 2·10⁻⁷ near 0, 2·10⁻⁶ at x = −5), and 10⁻¹² absolute further out (there
+    /// the result is x or ≈ 0). (The former `½x(1 + tanhf u)` loses ~4 digits to
+    /// cancellation at x = −5.)
+    #[test]
+    fn gelu_tanh_matches_f64() {
+        let (mut worst_rel, mut worst_abs) = (0.0f64, 0.0f64);
+        let n = 2_000_000;
+        for i in 0..=n {
+            let x = (-40.0 + 80.0 * (i as f64 / n as f64)) as f32;
+            let xd = x as f64;
+            let u = (2.0 / core::f64::consts::PI).sqrt() * (xd + 0.044_715 * xd * xd * xd);
+            // ½x(1 + tanh u) = x / (1 + e^(−2u)); the latter has no cancellation in f64
+            // either (tanh u rounds to −1 for u < −19).
+            let want = xd / (1.0 + (-2.0 * u).exp());
+            let got = activate(Activation::GeluTanh, x) as f64;
+            let err = (got - want).abs();
+            if xd.abs() <= 8.0 {
+                let rel = err / want.abs().max(1e-30);
+                worst_rel = worst_rel.max(rel / (1.0 + 2.0 * u.abs()));
+            } else {
+                worst_abs = worst_abs.max(err);
+            }
+        }
+        assert!(
+            worst_rel < 3e-7,
+            "max relative error / (1 + |2u|) {worst_rel:e}"
+        );
+        assert!(worst_abs < 1e-12, "max absolute error {worst_abs:e}");
+        assert!(activate(Activation::GeluTanh, f32::NAN).is_nan());
+        assert_eq!(activate(Activation::GeluTanh, f32::INFINITY), f32::INFINITY);
+        assert_eq!(activate(Activation::GeluTanh, 0.0), 0.0);
+    }
+
+    #[test]
+    fn silu_matches_f64() {
+        let mut worst = 0.0f64;
+        for i in 0..=200_000 {
+            let x = (-80.0 + 160.0 * (i as f64 / 200_000.0)) as f32;
+            let xd = x as f64;
+            let want = xd / (1.0 + (-xd).exp());
+            let got = activate(Activation::Silu, x) as f64;
+            worst = worst.max((got - want).abs() / want.abs().max(1e-30));
+        }
+        assert!(worst < 1e-6, "max relative error {worst:e}");
     }
 }
