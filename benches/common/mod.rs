@@ -1,0 +1,117 @@
+//! Shared by the benchmarks: the reference networks (the same weights for the runtime and
+//! for libtorch) and the single-core FMA peak.
+#![allow(dead_code)]
+
+pub mod peak;
+
+use flowmap::schema::*;
+use flowmap::write::{to_safetensors_bytes_as, WeightDtype};
+use flowmap::{Model, NormalRng};
+
+/// A reference MLP: data dimension 2, input `[s, t, x/σ]`, tanh-GELU hidden layers.
+pub struct Net {
+    /// Scenario name, e.g. `3x256`.
+    pub name: &'static str,
+    pub hidden: Vec<usize>,
+    /// `(weight [out, in] row-major, bias)` per layer, f32.
+    pub layers: Vec<(Vec<f32>, Vec<f32>)>,
+    pub sigma: f32,
+}
+
+pub const DIM: usize = 2;
+
+impl Net {
+    /// LeCun-normal weights (variance 1/fan_in) and small biases from a fixed seed.
+    pub fn new(name: &'static str, hidden: &[usize]) -> Net {
+        let mut rng = NormalRng::new(7);
+        let mut widths = vec![2 + DIM];
+        widths.extend_from_slice(hidden);
+        widths.push(DIM);
+        let layers = widths
+            .windows(2)
+            .map(|w| {
+                let (n_in, n_out) = (w[0], w[1]);
+                let scale = 1.0 / (n_in as f32).sqrt();
+                let wt = (0..n_in * n_out).map(|_| rng.next_f32() * scale).collect();
+                let b = (0..n_out).map(|_| rng.next_f32() * 0.1).collect();
+                (wt, b)
+            })
+            .collect();
+        Net {
+            name,
+            hidden: hidden.to_vec(),
+            layers,
+            sigma: 1.0,
+        }
+    }
+
+    /// The weights rounded to `dtype` (what a model file of that dtype holds), as f32.
+    pub fn rounded(&self, dtype: WeightDtype) -> Vec<(Vec<f32>, Vec<f32>)> {
+        let r = |v: &Vec<f32>| -> Vec<f32> {
+            v.iter()
+                .map(|&x| match dtype {
+                    WeightDtype::F32 => x,
+                    WeightDtype::F16 => half::f16::from_f32(x).to_f32(),
+                    WeightDtype::BF16 => half::bf16::from_f32(x).to_f32(),
+                })
+                .collect()
+        };
+        self.layers.iter().map(|(w, b)| (r(w), r(b))).collect()
+    }
+
+    /// Floating-point operations of one network evaluation per row: 2 per weight
+    /// (multiply and add; biases and activations not counted).
+    pub fn flops_per_row(&self) -> u64 {
+        self.layers.iter().map(|(w, _)| 2 * w.len() as u64).sum()
+    }
+
+    /// A runtime model holding these weights stored as `dtype`.
+    pub fn runtime(&self, dtype: WeightDtype) -> Model {
+        let meta = ModelMeta {
+            format_version: FORMAT_VERSION,
+            architecture: Architecture::Mlp {
+                data_shape: vec![DIM],
+                hidden: self.hidden.clone(),
+                activation: Activation::GeluTanh,
+                time_embedding: TimeEmbedding::Raw,
+            },
+            interpolant: Interpolant::Trig,
+            sigma: self.sigma,
+            normalization: Normalization {
+                mean: vec![0.0; DIM],
+                std: vec![1.0; DIM],
+            },
+            provenance: Provenance {
+                method: "lsd".into(),
+                steps: 0,
+                seed: 7,
+                weights: "raw".into(),
+                trainer: "benches".into(),
+                dataset: String::new(),
+            },
+        };
+        let names: Vec<(String, String)> = (0..self.layers.len())
+            .map(|i| (format!("layers.{i}.weight"), format!("layers.{i}.bias")))
+            .collect();
+        let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = Vec::new();
+        for ((w, b), (wn, bn)) in self.layers.iter().zip(&names) {
+            tensors.push((wn, vec![b.len(), w.len() / b.len()], w));
+            tensors.push((bn, vec![b.len()], b));
+        }
+        Model::from_bytes(&to_safetensors_bytes_as(&meta, &tensors, dtype)).expect("valid model")
+    }
+}
+
+/// The two reference networks: 2→3×256→2 and the paper's 2-D net 2→5×512→2.
+pub fn nets() -> Vec<Net> {
+    vec![
+        Net::new("3x256", &[256, 256, 256]),
+        Net::new("5x512", &[512, 512, 512, 512, 512]),
+    ]
+}
+
+/// Deterministic inputs in roughly N(0, 1).
+pub fn inputs(batch: usize) -> Vec<f32> {
+    let mut rng = NormalRng::new(11);
+    (0..batch * DIM).map(|_| rng.next_f32()).collect()
+}

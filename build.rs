@@ -1,0 +1,10 @@
+//! Link-time set-up for the benchmarks that run libtorch (dev-dependency `tch`): an rpath
+//! to libtorch's lib/ so bench and test binaries run without LD_LIBRARY_PATH (the same as
+//! trainer/build.rs; `torch-sys` is a direct dev-dependency so DEP_TCH_LIBTORCH_LIB is
+//! visible here).
+fn main() {
+    println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    }
+}
