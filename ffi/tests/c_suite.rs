@@ -18,6 +18,8 @@ use flowmap::schema::{
 };
 use flowmap::{Grid, Model, NormalRng};
 
+mod c_malformed;
+
 // ---- constants shared with tests/c/test_flowmap.c ----------------------------------------
 const MAP_S: f32 = 0.25;
 const MAP_T: f32 = 0.75;
@@ -353,6 +355,14 @@ fn fixtures() -> &'static Path {
         plain.extend_from_slice(header);
         plain.extend_from_slice(&1.0f32.to_le_bytes());
         bad("no_metadata.safetensors", &plain);
+        // Hostile files for test_malformed_corpus (tests/c_malformed/mod.rs).
+        let t: Vec<(&str, Vec<usize>, &[f32])> = tensors_a
+            .iter()
+            .map(|(n, s, d)| (n.as_str(), s.clone(), d.as_slice()))
+            .collect();
+        let good_f16 =
+            flowmap::write::to_safetensors_bytes_as(meta_a, &t, flowmap::write::WeightDtype::F16);
+        assert!(c_malformed::write(&dir, &good, &good_f16) >= 200);
         dir
     })
 }

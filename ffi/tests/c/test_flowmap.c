@@ -641,6 +641,125 @@ static void test_threads(const struct model_case *c, const flowmap_model *m) {
     free(noise_expected);
 }
 
+/* ---- hostile files (written by tests/c_malformed/mod.rs) -------------------------------- */
+/* Every file of malformed/manifest.txt ("<status> <file>" per line), loaded from memory and
+ * from its path, gives the listed status; a failure leaves the out-parameter untouched and
+ * sets a message; a file that loads is usable and freed. Under valgrind: no leak, no invalid
+ * read, for every one of them. */
+static void test_malformed_corpus(void) {
+    char *manifest_path = fixture_path("", "malformed/manifest.txt");
+    FILE *f = fopen(manifest_path, "r");
+    flowmap_model *sentinel = (flowmap_model *)&passed; /* never dereferenced */
+    int expected, files = 0, mismatches = 0;
+    char name[256], rel[300];
+    CHECK(f != NULL);
+    if (f == NULL) {
+        free(manifest_path);
+        return;
+    }
+    while (fscanf(f, "%d %255s", &expected, name) == 2) {
+        size_t len;
+        unsigned char *bytes;
+        char *path;
+        flowmap_model *m = sentinel;
+        flowmap_status st;
+        snprintf(rel, sizeof rel, "malformed/%s", name);
+        bytes = read_fixture("", rel, &len);
+        path = fixture_path("", rel);
+        files++;
+        /* len 0: read_fixture still returns a valid (non-NULL) buffer */
+        st = flowmap_model_load_bytes(bytes, len, &m);
+        if ((int)st != expected) {
+            mismatches++;
+            fprintf(stderr, "%s: load_bytes gave %s, expected %s (%s)\n", name,
+                    flowmap_status_name(st), flowmap_status_name(expected), flowmap_last_error());
+        }
+        if (st == FLOWMAP_OK) {
+            float out[2 * 4];
+            flowmap_workspace *ws = NULL;
+            CHECK(m != sentinel && m != NULL && flowmap_model_dim(m) == 2);
+            CHECK_OK(flowmap_workspace_new(m, 4, &ws));
+            st = flowmap_sample_seeded(m, ws, 2, SEED, 4, out);
+            CHECK(st == FLOWMAP_OK || st == FLOWMAP_ERR_NON_FINITE_OUTPUT);
+            flowmap_workspace_free(ws);
+            flowmap_model_free(m);
+        } else {
+            CHECK(m == sentinel);
+            CHECK(flowmap_last_error()[0] != '\0');
+        }
+        m = sentinel;
+        st = flowmap_model_load(path, &m);
+        if ((int)st != expected) {
+            mismatches++;
+            fprintf(stderr, "%s: load gave %s, expected %s (%s)\n", name,
+                    flowmap_status_name(st), flowmap_status_name(expected), flowmap_last_error());
+        }
+        if (st == FLOWMAP_OK)
+            flowmap_model_free(m);
+        else
+            CHECK(m == sentinel);
+        free(bytes);
+        free(path);
+    }
+    fclose(f);
+    free(manifest_path);
+    CHECK(files >= 200);
+    CHECK(mismatches == 0);
+}
+
+/* Misuse beyond test_eval_errors: infinite inputs and noise (not only NaN), -inf times, a
+ * model that overflows, and load/free churn (valgrind sees any leak). */
+static void test_more_misuse(const struct model_case *c, const flowmap_model *m) {
+    size_t n = c->batch * c->dim, i;
+    float *x = read_floats(c->prefix, "x.f32", n);
+    float *out = filled(n, 42.0f);
+    flowmap_workspace *ws = NULL;
+    const float vals[] = {(float)INFINITY, -(float)INFINITY, (float)NAN, -(float)NAN};
+    CHECK_OK(flowmap_workspace_new(m, c->batch, &ws));
+    for (i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        float keep = x[0];
+        x[0] = vals[i];
+        CHECK_ERROR(flowmap_map(m, ws, 0.0f, 1.0f, x, c->batch, out), FLOWMAP_ERR_NON_FINITE);
+        CHECK_ERROR(flowmap_velocity(m, ws, 0.5f, x, c->batch, out), FLOWMAP_ERR_NON_FINITE);
+        CHECK_ERROR(flowmap_sample(m, ws, 2, x, c->batch, out), FLOWMAP_ERR_NON_FINITE);
+        CHECK_ERROR(flowmap_sample_grid(m, ws, GRID, GRID_LEN, x, c->batch, out),
+                    FLOWMAP_ERR_NON_FINITE);
+        x[0] = keep;
+        CHECK_ERROR(flowmap_map(m, ws, vals[i], 1.0f, x, c->batch, out), FLOWMAP_ERR_NON_FINITE);
+        CHECK_ERROR(flowmap_velocity(m, ws, vals[i], x, c->batch, out), FLOWMAP_ERR_NON_FINITE);
+    }
+    /* Finite but huge inputs: either a result or FLOWMAP_ERR_NON_FINITE_OUTPUT, never a
+     * non-finite number reported as success. */
+    for (i = 0; i < n; i++)
+        x[i] = 3.0e38f;
+    {
+        flowmap_status st = flowmap_map(m, ws, 0.0f, 1.0f, x, c->batch, out);
+        CHECK(st == FLOWMAP_OK || st == FLOWMAP_ERR_NON_FINITE_OUTPUT);
+        if (st == FLOWMAP_OK)
+            for (i = 0; i < n; i++)
+                CHECK(isfinite(out[i]));
+    }
+    flowmap_workspace_free(ws);
+    free(x);
+    free(out);
+}
+
+static void test_load_free_churn(const struct model_case *c) {
+    size_t len;
+    int i;
+    unsigned char *bytes = read_fixture(c->prefix, "model.safetensors", &len);
+    for (i = 0; i < 50; i++) {
+        flowmap_model *m = NULL;
+        flowmap_workspace *ws = NULL;
+        CHECK_OK(flowmap_model_load_bytes(bytes, len, &m));
+        CHECK_OK(flowmap_workspace_new(m, (size_t)i + 1, &ws));
+        /* The workspace may outlive the model that sized it (documented as independent). */
+        flowmap_model_free(m);
+        flowmap_workspace_free(ws);
+    }
+    free(bytes);
+}
+
 /* One workspace serves several models (it grows to fit). */
 static void test_shared_workspace(const flowmap_model *const *models) {
     flowmap_workspace *ws = NULL;
@@ -664,6 +783,7 @@ int main(int argc, char **argv) {
     test_load_errors();
     test_last_error_copy();
     test_last_error_threads();
+    test_malformed_corpus();
     for (k = 0; k < NUM_CASES; k++) {
         flowmap_workspace *ws = NULL;
         models[k] = load_case(&CASES[k]);
@@ -675,6 +795,8 @@ int main(int argc, char **argv) {
         test_load_bytes(&CASES[k]);
         test_eval_errors(&CASES[k], models[k]);
         test_threads(&CASES[k], models[k]);
+        test_more_misuse(&CASES[k], models[k]);
+        test_load_free_churn(&CASES[k]);
     }
     test_shared_workspace((const flowmap_model *const *)models);
     for (k = 0; k < NUM_CASES; k++)
