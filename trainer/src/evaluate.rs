@@ -279,8 +279,11 @@ pub struct Equivalence {
     pub heun_nfe: Option<usize>,
 }
 
+/// Reads one metric of a row (`None`: not computed).
+type MetricFn = fn(&Row) -> Option<f64>;
+
 /// Metric accessors by name, in table order.
-fn metric_fns() -> [(&'static str, fn(&Row) -> Option<f64>); 3] {
+fn metric_fns() -> [(&'static str, MetricFn); 3] {
     [
         ("energy_u", |r| Some(r.energy_u)),
         ("sliced_w2", |r| Some(r.sliced_w2)),
@@ -292,7 +295,7 @@ fn metric_fns() -> [(&'static str, fn(&Row) -> Option<f64>); 3] {
 /// Euler and Heun NFE whose value is ≤ the flow map's. Rows with NFE 0 (floor, base) are
 /// ignored everywhere.
 pub fn equivalences(flow: &[Row], euler: &[Row], heun: &[Row]) -> Vec<Equivalence> {
-    let curve = |rows: &[Row], f: fn(&Row) -> Option<f64>| -> Vec<(usize, f64)> {
+    let curve = |rows: &[Row], f: MetricFn| -> Vec<(usize, f64)> {
         rows.iter()
             .filter(|r| r.nfe > 0)
             .filter_map(|r| f(r).map(|v| (r.nfe, v)))
