@@ -398,6 +398,18 @@ impl Model {
         Ok(len / self.dim)
     }
 
+    /// Rows of a row-major input whose output buffer must have the same length.
+    fn rows_in_out(&self, x: &[f32], out: &[f32]) -> Result<usize, EvalError> {
+        let batch = self.batch_of(x.len())?;
+        if out.len() != x.len() {
+            return Err(EvalError::OutputLength {
+                expected: x.len(),
+                got: out.len(),
+            });
+        }
+        Ok(batch)
+    }
+
     /// The network output MLP(embed(s,t), z/σ) (before the σ scaling) for the `batch` rows
     /// of `ws.z`; returns which buffer holds it (`false`: `ws.a`, `true`: `ws.b`).
     fn net(&self, ws: &mut Workspace, batch: usize, s: f32, t: f32) -> bool {
@@ -493,13 +505,7 @@ impl Model {
         x: &[f32],
         out: &mut [f32],
     ) -> Result<(), EvalError> {
-        let batch = self.batch_of(x.len())?;
-        if out.len() != x.len() {
-            return Err(EvalError::OutputLength {
-                expected: x.len(),
-                got: out.len(),
-            });
-        }
+        let batch = self.rows_in_out(x, out)?;
         check_time("s", s)?;
         check_time("t", t)?;
         check_finite(x)?;
@@ -525,13 +531,7 @@ impl Model {
         x: &[f32],
         out: &mut [f32],
     ) -> Result<(), EvalError> {
-        let batch = self.batch_of(x.len())?;
-        if out.len() != x.len() {
-            return Err(EvalError::OutputLength {
-                expected: x.len(),
-                got: out.len(),
-            });
-        }
+        let batch = self.rows_in_out(x, out)?;
         check_time("t", t)?;
         check_finite(x)?;
         if batch == 0 {

@@ -344,7 +344,6 @@ pub fn reference_sets(
         return Ok((toy.sample(n, 1_000_003), toy.sample(n, 2_000_003)));
     }
     let ds = data::load_raw(name, key, 0, 0)?;
-    let dim = ds.dim();
     let mut idx: Vec<usize> = (0..ds.n).collect();
     flowmap_eval::datasets::Rng::new(12_345).shuffle(&mut idx);
     let half = (ds.n / 2).min(n);
@@ -353,7 +352,6 @@ pub fn reference_sets(
             .flat_map(|&i| ds.row(i).to_vec())
             .collect::<Vec<f32>>()
     };
-    let _ = dim;
     Ok((take(&idx[..half]), take(&idx[half..2 * half])))
 }
 
