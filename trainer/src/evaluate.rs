@@ -537,8 +537,12 @@ pub fn plot_log(log: &Path, png: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(log)?;
     let mut series: [(&str, Vec<(f64, f64)>); 3] =
         [("loss", vec![]), ("diag_err", vec![]), ("off_err", vec![])];
+    // A line that does not parse (a log edited by hand, or torn by a crash) is skipped: the
+    // plot is a view of the log, not a validator of it.
     for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line)?;
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         let step = v["step"].as_f64().unwrap_or(0.0);
         for (key, points) in series.iter_mut() {
             if let Some(y) = v[*key].as_f64().filter(|y| *y > 0.0) {

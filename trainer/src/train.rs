@@ -183,6 +183,32 @@ pub fn train_step(
     })
 }
 
+/// Makes the JSONL log agree with a checkpoint at `step` before training (re)starts: a run
+/// killed after its last checkpoint has logged steps that the resumed run will redo, and a kill
+/// mid-write leaves a torn last line. Keeps every complete line whose step is at most `step`, so
+/// a resumed run's log reads like an uninterrupted one. A missing log is fine.
+pub fn trim_log(path: &Path, step: u64) -> anyhow::Result<()> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let kept: String = text
+        .split_inclusive('\n')
+        .filter(|line| line.ends_with('\n'))
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s <= step)
+        })
+        .collect();
+    if kept.len() != text.len() {
+        std::fs::write(path, kept).with_context(|| format!("cannot rewrite {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Runs (or resumes) training until `cfg.steps`, checkpointing along the way.
 pub fn run(
     state: &mut TrainState,
@@ -193,6 +219,7 @@ pub fn run(
     opts: &RunOptions,
 ) -> anyhow::Result<Outcome> {
     let cfg = info.config.clone();
+    trim_log(&paths.log(), state.step)?;
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -252,7 +279,9 @@ pub fn run(
                 "step": step, "loss": stats.loss, "diag_err": stats.diag_err, "off_err": stats.off_err,
                 "grad_norm": stats.grad_norm, "lr": stats.lr, "steps_per_s": rate, "elapsed_s": elapsed,
             });
-            writeln!(log, "{line}")?;
+            // One write call per line, so a kill leaves whole lines far more often than not
+            // (trim_log repairs the rest on resume).
+            log.write_all(format!("{line}\n").as_bytes())?;
             if let Some(b) = &bar {
                 b.set_message(format!(
                     "loss {:.4}  diag {:.4}  off {:.4}",
@@ -275,4 +304,45 @@ pub fn run(
     }
     info.step = state.step;
     Ok(Outcome::Finished)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_log(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("flowmap-trim-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.jsonl");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn trim_log_drops_steps_after_the_checkpoint_and_a_torn_line() {
+        let path = temp_log(
+            "torn",
+            "{\"step\":5,\"loss\":1}\n{\"step\":10,\"loss\":0.5}\n{\"step\":15,\"loss\":0.4}\n{\"step\":20,\"lo",
+        );
+        trim_log(&path, 10).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"step\":5,\"loss\":1}\n{\"step\":10,\"loss\":0.5}\n"
+        );
+        // A torn line that happens to parse (no newline yet) is still dropped.
+        std::fs::write(&path, "{\"step\":5}\n{\"step\":10}").unwrap();
+        trim_log(&path, 10).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"step\":5}\n");
+    }
+
+    #[test]
+    fn trim_log_keeps_a_consistent_log_and_accepts_a_missing_one() {
+        let text = "{\"step\":1}\n{\"step\":2}\n";
+        let path = temp_log("keep", text);
+        trim_log(&path, 2).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        trim_log(&path.with_file_name("absent.jsonl"), 2).unwrap();
+        trim_log(&path, 0).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+    }
 }

@@ -174,6 +174,19 @@ fn logged_steps(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// The step numbers of log.jsonl, in order; panics on a line that is not whole JSON.
+fn log_steps(dir: &Path) -> Vec<u64> {
+    std::fs::read_to_string(dir.join("log.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("torn log line {l:?}: {e}"));
+            v["step"].as_u64().unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn kill_9_at_random_moments_then_resume_is_exact() {
     let mut trials = 0;
@@ -249,6 +262,8 @@ fn kill_9_at_random_moments_then_resume_is_exact() {
                 &dir.join("model.safetensors"),
                 &reference.join("model.safetensors"),
             );
+            // The log reads like the uninterrupted run's: every line whole, each step once.
+            assert_eq!(log_steps(&dir), log_steps(&reference));
             let _ = std::fs::remove_dir_all(&dir);
         }
         let _ = std::fs::remove_dir_all(&reference);
