@@ -67,6 +67,11 @@ impl Net {
 
     /// A runtime model holding these weights stored as `dtype`.
     pub fn runtime(&self, dtype: WeightDtype) -> Model {
+        Model::from_bytes(&self.runtime_bytes(dtype)).expect("valid model")
+    }
+
+    /// The model file (safetensors bytes) holding these weights stored as `dtype`.
+    pub fn runtime_bytes(&self, dtype: WeightDtype) -> Vec<u8> {
         let meta = ModelMeta {
             format_version: FORMAT_VERSION,
             architecture: Architecture::Mlp {
@@ -98,7 +103,7 @@ impl Net {
             tensors.push((wn, vec![b.len(), w.len() / b.len()], w));
             tensors.push((bn, vec![b.len()], b));
         }
-        Model::from_bytes(&to_safetensors_bytes_as(&meta, &tensors, dtype)).expect("valid model")
+        to_safetensors_bytes_as(&meta, &tensors, dtype)
     }
 }
 
