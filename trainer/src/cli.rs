@@ -534,14 +534,8 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
             args.eval_samples,
         )?;
         let model = flowmap::Model::from_bytes(&bytes)?;
-        let rows = evaluate::step_table(
-            &model,
-            &[1, 2, 4],
-            &reference,
-            &second,
-            args.eval_samples,
-            7,
-        )?;
+        let drawn = evaluate::draw_steps(&model, &[1, 2, 4], args.eval_samples, 7)?;
+        let rows = evaluate::step_table(&model, &drawn, &reference, &second, 7);
         println!(
             "\nQuality of {} ({} weights, {} samples vs a fresh reference):",
             paths.model().display(),
@@ -550,14 +544,7 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
         );
         print!("{}", evaluate::render(&rows));
         let samples_png = paths.dir.join("samples.png");
-        if evaluate::plot_samples(
-            &samples_png,
-            &model,
-            &reference,
-            &[1, 2, 4],
-            args.eval_samples,
-            7,
-        )? {
+        if evaluate::plot_samples(&samples_png, &model, &reference, &drawn)? {
             eprintln!("wrote {}", samples_png.display());
         }
     }

@@ -187,24 +187,26 @@ pub fn ode_sample(
 /// and the noise floor (reference vs a second reference).
 pub fn step_table(
     model: &Model,
-    steps: &[usize],
+    drawn: &[StepSamples],
     reference: &[f32],
     second_reference: &[f32],
-    n: usize,
     seed: u64,
-) -> anyhow::Result<Vec<Row>> {
+) -> Vec<Row> {
     let dim = model.dim();
-    let mut rows = Vec::new();
-    for &k in steps {
-        let s = sample(model, n, k, seed)?;
-        rows.push(score(
-            format!("{k} step{}", if k == 1 { "" } else { "s" }),
-            k,
-            &s,
-            reference,
-            dim,
-        ));
-    }
+    let mut rows: Vec<Row> = drawn
+        .iter()
+        .map(|d| {
+            let k = d.steps;
+            score(
+                format!("{k} step{}", if k == 1 { "" } else { "s" }),
+                k,
+                &d.samples,
+                reference,
+                dim,
+            )
+        })
+        .collect();
+    let n = reference.len() / dim;
     rows.push(score(
         "base noise".into(),
         0,
@@ -213,7 +215,34 @@ pub fn step_table(
         dim,
     ));
     rows.push(floor_row(second_reference, reference, dim));
-    Ok(rows)
+    rows
+}
+
+/// `n` samples of a model at one step count: what [`step_table`] scores and the plots show
+/// (drawn once, so the pictures are the scored samples).
+pub struct StepSamples {
+    /// Uniform flow-map steps.
+    pub steps: usize,
+    /// `n · dim` floats, row-major.
+    pub samples: Vec<f32>,
+}
+
+/// Draws `n` samples from `seed` at each step count.
+pub fn draw_steps(
+    model: &Model,
+    steps: &[usize],
+    n: usize,
+    seed: u64,
+) -> anyhow::Result<Vec<StepSamples>> {
+    steps
+        .iter()
+        .map(|&k| {
+            Ok(StepSamples {
+                steps: k,
+                samples: sample(model, n, k, seed)?,
+            })
+        })
+        .collect()
 }
 
 fn floor_row(second_reference: &[f32], reference: &[f32], dim: usize) -> Row {
@@ -395,7 +424,8 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
         bail!("--data does not match the model's dimension ({dim}) or has fewer than 4 rows",);
     }
     let n = reference.len() / dim;
-    let flow_map = step_table(&model, &a.steps, &reference, &second, n, a.seed)?;
+    let drawn = draw_steps(&model, &a.steps, n, a.seed)?;
+    let flow_map = step_table(&model, &drawn, &reference, &second, a.seed);
     let (euler, heun) = if a.no_ode {
         (vec![], vec![])
     } else {
@@ -454,8 +484,8 @@ pub fn run_eval(a: &EvalArgs) -> anyhow::Result<()> {
         }
     }
     if let Some(path) = &a.plot {
-        let wrote = plot_samples(path, &model, &reference, &a.steps, n, a.seed)?
-            || plot_images(path, &model, &reference, &a.steps, a.seed)?;
+        let wrote = plot_samples(path, &model, &reference, &drawn)?
+            || plot_images(path, &model, &reference, &drawn)?;
         if wrote {
             eprintln!("wrote {}", path.display());
         } else {
@@ -474,24 +504,22 @@ pub fn plot_samples(
     path: &Path,
     model: &Model,
     reference: &[f32],
-    steps: &[usize],
-    n: usize,
-    seed: u64,
+    drawn: &[StepSamples],
 ) -> anyhow::Result<bool> {
     if model.dim() != 2 {
         return Ok(false);
     }
-    let samples: Vec<(String, Vec<f32>)> = steps
+    let titles: Vec<String> = drawn
         .iter()
-        .map(|&k| {
-            Ok((
-                format!("{k} STEP{}", if k == 1 { "" } else { "S" }),
-                sample(model, n, k, seed)?,
-            ))
-        })
-        .collect::<anyhow::Result<_>>()?;
+        .map(|d| format!("{} STEP{}", d.steps, if d.steps == 1 { "" } else { "S" }))
+        .collect();
     let mut panels: Vec<(&str, &[f32])> = vec![("DATA", reference)];
-    panels.extend(samples.iter().map(|(t, s)| (t.as_str(), s.as_slice())));
+    panels.extend(
+        titles
+            .iter()
+            .zip(drawn)
+            .map(|(t, d)| (t.as_str(), d.samples.as_slice())),
+    );
     flowmap_eval::plot::scatter_panels(path, &panels, None)?;
     Ok(true)
 }
@@ -507,8 +535,7 @@ pub fn plot_images(
     path: &Path,
     model: &Model,
     reference: &[f32],
-    steps: &[usize],
-    seed: u64,
+    drawn: &[StepSamples],
 ) -> anyhow::Result<bool> {
     let shape = match *model.data_shape() {
         [h, w] => (1, h, w),
@@ -516,13 +543,19 @@ pub fn plot_images(
         _ => return Ok(false),
     };
     let per = shape.0 * shape.1 * shape.2;
-    let k = IMAGES_PER_ROW.min(reference.len() / per);
+    let n = drawn
+        .iter()
+        .map(|d| d.samples.len() / per)
+        .min()
+        .unwrap_or(0);
+    let k = IMAGES_PER_ROW.min(reference.len() / per).min(n);
     if k == 0 {
         return Ok(false);
     }
     let mut images: Vec<f32> = reference[..k * per].to_vec();
-    for &s in steps {
-        images.extend(sample(model, k, s, seed)?);
+    for d in drawn {
+        // The first k of the scored samples (row i's noise does not depend on n).
+        images.extend_from_slice(&d.samples[..k * per]);
     }
     let lo = reference.iter().copied().fold(f32::INFINITY, f32::min);
     let hi = reference.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -708,6 +741,24 @@ mod tests {
         let big = ode_sample(&m, Solver::Heun, 4, CHUNK + 3, 9).unwrap();
         let small = ode_sample(&m, Solver::Heun, 4, 7, 9).unwrap();
         assert_eq!(&big[..14], &small[..]);
+    }
+
+    #[test]
+    fn the_first_rows_of_a_draw_do_not_depend_on_its_size() {
+        // plot_images shows the first rows of the scored samples; that is what a smaller
+        // draw with the same seed gives, so the picture is the scored samples.
+        let m = linear_model(0.8);
+        let drawn = draw_steps(&m, &[1, 2], 50, 3).unwrap();
+        for d in &drawn {
+            let small = sample(&m, 16, d.steps, 3).unwrap();
+            assert_eq!(&d.samples[..32], &small[..]);
+            assert_eq!(d.samples.len(), 100);
+        }
+        let reference = sample(&m, 40, 1, 4).unwrap();
+        let second = sample(&m, 40, 1, 5).unwrap();
+        let rows = step_table(&m, &drawn, &reference, &second, 3);
+        let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["1 step", "2 steps", "base noise", "floor (ref vs ref)"]);
     }
 
     #[test]
