@@ -102,4 +102,5 @@ def main():
             print(tables(runs, data))
 
 
-main()
+if __name__ == "__main__":
+    main()
