@@ -15,10 +15,12 @@
 //! fits the workspace allocates nothing.
 //!
 //! Dense layers run through one register-tiled kernel over weights repacked at load time
-//! (panels of 8 outputs): one row against four panels for batch 1, four rows per tile for
-//! larger batches, with an AVX2 build chosen at run time on x86-64 when `std` is enabled.
-//! Every output is summed in the same order on every path, so results are bit-identical
-//! across batch sizes and kernels.
+//! (panels of 16 outputs): one row against several panels for batch 1, several rows per
+//! tile for larger batches, with AVX-512 or AVX2 + FMA builds chosen at run time on x86-64
+//! when `std` is enabled, and a portable build otherwise. Every output is summed in the same
+//! order on every path; the x86 builds use fused multiply-add and the portable one a
+//! separate multiply and add. So on one machine results are bit-identical across batch
+//! sizes, threads and calls; across machines (fused vs unfused) they differ by rounding only.
 //!
 //! ```
 //! use flowmap::{Grid, Model};

@@ -590,10 +590,12 @@ impl Model {
     /// z_0 = σ·noise in normalised space, applies x ← X_{t_k, t_{k+1}}(x) along `grid`, and
     /// writes the data-space result to `out` (same length as `noise`).
     ///
-    /// Deterministic: the same model, noise and grid give bit-identical output. A row's
-    /// result does not depend on the batch it is in, its position in the batch, or whether
-    /// the AVX2 or portable kernel ran (every sum is evaluated in the same order with separate
-    /// multiply and add). Non-finite noise is an error; `out` is untouched on error.
+    /// Deterministic: on one machine, the same model, noise and grid give bit-identical
+    /// output, and a row's result does not depend on the batch it is in or its position in
+    /// the batch (every sum is evaluated in the same order). Across machines it can differ
+    /// by rounding: the AVX2 + FMA and AVX-512 kernels fuse each multiply-add, the portable
+    /// kernel (no_std, other architectures, x86-64 without FMA) does not. Non-finite noise
+    /// is an error; `out` is untouched on error.
     pub fn sample(
         &self,
         ws: &mut Workspace,

@@ -1,11 +1,13 @@
-//! x86-64 builds of the dense kernel with explicit AVX2 / AVX-512 intrinsics (compiled in
-//! with `std`, chosen at run time by [`crate::kernels::linear`]).
+//! x86-64 builds of the dense kernel with explicit AVX2 + FMA / AVX-512 intrinsics
+//! (compiled in with `std`, chosen at run time by [`crate::kernels::linear`]).
 //!
-//! The arithmetic is exactly the portable kernel's: each output starts at its bias and adds
-//! `a_p · w_p` for p = 0, 1, … in order, multiply and add as two IEEE operations (never
-//! fused), so every build gives the same bits. Explicit intrinsics (rather than
-//! auto-vectorisation) pin the register tiling: the vectoriser otherwise tends to vectorise
-//! across rows with gathers.
+//! Both are the *fused* kernel family: each output starts at its bias and accumulates
+//! `acc = fma(a_p, w_p, acc)` (one IEEE fused multiply-add, a single rounding) for
+//! p = 0, 1, … in order, whatever the tile shape, so the two builds, every tile and every
+//! batch size give the same bits as the scalar fused reference (`libm::fmaf` in order). They
+//! differ from the portable kernel (separate multiply and add) by rounding only; see
+//! [`crate::kernels`]. Explicit intrinsics (rather than auto-vectorisation) pin the register
+//! tiling: the vectoriser otherwise tends to vectorise across rows with gathers.
 //!
 //! All loads and stores go through [`Row`] references to whole 16-float panel rows, so the
 //! only `unsafe` left is the unaligned load/store of a `[f32; 16]` and the calls into
@@ -56,7 +58,7 @@ unsafe fn tile512<const MR: usize, const NP: usize>(
         for r in 0..MR {
             let a = _mm512_set1_ps(rows[r][p]);
             for j in 0..NP {
-                acc[r][j] = _mm512_add_ps(acc[r][j], _mm512_mul_ps(a, wp[j]));
+                acc[r][j] = _mm512_fmadd_ps(a, wp[j], acc[r][j]);
             }
         }
     }
@@ -72,12 +74,12 @@ unsafe fn tile512<const MR: usize, const NP: usize>(
     }
 }
 
-/// `MR × (NP·16)` output tile on AVX2: `acc[r][j]` is two ymm registers.
+/// `MR × (NP·16)` output tile on AVX2 + FMA: `acc[r][j]` is two ymm registers.
 ///
 /// # Safety
-/// The CPU must support AVX2.
+/// The CPU must support AVX2 and FMA.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 #[allow(clippy::needless_range_loop)] // constant bounds: unrolled, `acc` stays in registers
 unsafe fn tile256<const MR: usize, const NP: usize>(
     w: &Packed,
@@ -100,7 +102,7 @@ unsafe fn tile256<const MR: usize, const NP: usize>(
         }
     }
     let (n, k) = (w.n, w.k);
-    // SAFETY (the `load` calls and intrinsics below): the caller guarantees AVX2.
+    // SAFETY (the `load` calls and intrinsics below): the caller guarantees AVX2 and FMA.
     let b: [[__m256; 2]; NP] = core::array::from_fn(|j| unsafe { load(w.bias_row(bias, q0 + j)) });
     let mut acc = [b; MR];
     let panels: [&[Row]; NP] = core::array::from_fn(|j| w.panel(q0 + j));
@@ -111,7 +113,7 @@ unsafe fn tile256<const MR: usize, const NP: usize>(
             let a = _mm256_set1_ps(rows[r][p]);
             for j in 0..NP {
                 for h in 0..2 {
-                    acc[r][j][h] = _mm256_add_ps(acc[r][j][h], _mm256_mul_ps(a, wp[j][h]));
+                    acc[r][j][h] = _mm256_fmadd_ps(a, wp[j][h], acc[r][j][h]);
                 }
             }
         }
@@ -192,14 +194,14 @@ pub(crate) unsafe fn forward_avx512(
     }
 }
 
-/// The layer on AVX2 (16 registers): 4 × 16 tiles (8 accumulators), 1 × 64 at batch 1,
-/// then the activation.
+/// The layer on AVX2 + FMA (16 registers): 4 × 16 tiles (8 accumulators), 1 × 64 at
+/// batch 1, then the activation.
 ///
 /// # Safety
-/// The CPU must support AVX2.
+/// The CPU must support AVX2 and FMA.
 #[allow(clippy::int_plus_one)] // `q + NP <= np` with NP = 1 in the generic driver
-#[target_feature(enable = "avx2")]
-pub(crate) unsafe fn forward_avx2(
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn forward_avx2_fma(
     w: &Packed,
     bias: &[f32],
     batch: usize,
