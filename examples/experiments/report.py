@@ -17,7 +17,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tables import ORDER, fmt, tables, train_secs  # noqa: E402
+from tables import ORDER, fmt, ode_tables, tables, train_secs  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAPER_STEPS_N = [1, 2, 4, 8]
@@ -175,14 +175,22 @@ def claim_checks(runs, small):
 
 
 def ode_section(runs):
-    parts = []
-    for m, r in runs.items():
-        for w in ("raw", "ema0.999"):
-            rep = r[w]
-            if rep and rep["euler"]:
-                parts.append(tables([(f"{NAMES[m]} {w} (paper setting)", rep, "")],
-                                    f"ODE baseline: paper-setting {NAMES[m]}, {w} weights"))
-    return "\n".join(parts)
+    reps = [(f"{NAMES[m]} {w} (paper setting)", r[w], "")
+            for m, r in runs.items() for w in ("raw", "ema0.999") if r[w] and r[w]["euler"]]
+    return ode_tables(reps)
+
+
+def budget(config_path):
+    """'Budget: N steps, batch B, hidden [...]' from a run's config.toml."""
+    cfg = {}
+    try:
+        for line in open(config_path):
+            k, _, v = line.partition(" = ")
+            cfg[k.strip()] = v.strip().strip('"')
+    except OSError:
+        return "Budget: unknown (no config.toml)."
+    return (f"Budget: {cfg.get('steps', '?')} steps, batch {cfg.get('batch', '?')}, "
+            f"hidden {cfg.get('hidden', '?')}, {cfg.get('activation', '?')}, one thread.")
 
 
 def small_budget(root):
@@ -253,15 +261,16 @@ def main():
     p.append(claim_checks(runs, small))
 
     p.append("## 3. One small budget on every data set\n")
-    p.append("800 steps, batch 1024, 2→256×3→2 (digits: 512×3, batch 512), raw weights, "
-             "10 000 evaluation samples (digits: half the file as reference, the other half as "
-             "the floor). The `train` column is wall time per run.\n")
+    p.append("Raw weights, 10 000 evaluation samples against a fresh reference (digits: a random "
+             "half of the file as reference, the other half as the floor). The `train` column is "
+             "wall time per run; the budget of each data set is stated above its tables.\n")
     for data, _ in small.items():
         d = os.path.join(root, data)
         rs = [(m, load(os.path.join(d, m, "eval.json")), train_secs(os.path.join(d, m, "train.log")))
               for m in ORDER if os.path.exists(os.path.join(d, m, "eval.json"))]
         rs = [r for r in rs if r[1]]
         p.append(tables(rs, data))
+        p.append(budget(os.path.join(d, rs[0][0], "config.toml")) + "\n")
         p.append("Plots: " + ", ".join(f"`docs/results/{data}-{m}.png`" for m, _, _ in rs) + ".\n")
 
     p.append(open(os.path.join(HERE, "discussion.md")).read())

@@ -11,7 +11,7 @@
 #     clip 10, 75 % diagonal, 1400 steps) for FM, LSD, ESD, PSD-M and PSD-U; raw and
 #     EMA-0.999 weights of each run evaluated at N = 1, 2, 4, 8 on 20 000 samples, and the
 #     Euler/Heun ODE baseline on LSD's own diagonal velocity.
-#  2. One small budget (1500 steps, batch 1024, 256×3) for all five methods on three other
+#  2. One small budget (4000 steps, batch 1024, 256×3) for all five methods on three other
 #     built-in sets, and scikit-learn's 8×8 digits (64-dim; fetched from the PyPI wheel by
 #     digits.py into out/data/digits.npy), evaluated at N = 1, 2, 4, 8, 16.
 # Then report.py reads every eval JSON under $OUT and writes docs/results.md; plots go to
@@ -24,10 +24,10 @@ JOBS=${JOBS:-$(nproc)}
 PAPER_METHODS=${PAPER_METHODS-"lsd psd-midpoint psd-uniform esd fm"}
 PAPER_STEPS=${PAPER_STEPS:-1400}
 PAPER_N=${PAPER_N:-20000}
-STEPS=${STEPS:-1500}
+STEPS=${STEPS:-4000}
 BATCH=${BATCH:-1024}
 HIDDEN=${HIDDEN:-256x3}
-DIGITS_STEPS=${DIGITS_STEPS:-1500}
+DIGITS_STEPS=${DIGITS_STEPS:-4000}
 DIGITS_HIDDEN=${DIGITS_HIDDEN:-512x3}
 DIGITS_BATCH=${DIGITS_BATCH:-512}
 EVAL_N=${EVAL_N:-10000}
