@@ -758,7 +758,10 @@ mod tests {
         let second = sample(&m, 40, 1, 5).unwrap();
         let rows = step_table(&m, &drawn, &reference, &second, 3);
         let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
-        assert_eq!(labels, ["1 step", "2 steps", "base noise", "floor (ref vs ref)"]);
+        assert_eq!(
+            labels,
+            ["1 step", "2 steps", "base noise", "floor (ref vs ref)"]
+        );
     }
 
     #[test]
