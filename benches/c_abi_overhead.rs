@@ -26,9 +26,9 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::ptr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{inputs, Net, DIM};
+use common::{inputs, interleaved, Net, DIM};
 use criterion::{BenchmarkId, Criterion};
 use flowmap::write::WeightDtype;
 use flowmap::{Grid, Model, Workspace};
@@ -252,35 +252,6 @@ fn criterion_benches(c: &mut Criterion, api: &CApi) {
             g.finish();
         }
     }
-}
-
-/// Minimum seconds per call of each closure over short interleaved rounds (~2 ms each), so
-/// that a neighbour's load hits both candidates alike.
-fn interleaved(fs: &mut [&mut dyn FnMut()], budget: Duration) -> Vec<f64> {
-    let reps: Vec<u32> = fs
-        .iter_mut()
-        .map(|f| {
-            f();
-            let t0 = Instant::now();
-            f();
-            let dt = t0.elapsed().as_secs_f64().max(1e-8);
-            ((2e-3 / dt) as u32).clamp(1, 1_000_000)
-        })
-        .collect();
-    let mut best = vec![f64::INFINITY; fs.len()];
-    let start = Instant::now();
-    let mut rounds = 0;
-    while start.elapsed() < budget || rounds < 5 {
-        for (i, f) in fs.iter_mut().enumerate() {
-            let t0 = Instant::now();
-            for _ in 0..reps[i] {
-                f();
-            }
-            best[i] = best[i].min(t0.elapsed().as_secs_f64() / reps[i] as f64);
-        }
-        rounds += 1;
-    }
-    best
 }
 
 fn summary(api: &CApi) {

@@ -16,9 +16,9 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{inputs, nets, Net};
+use common::{inputs, interleaved, nets, Net};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use flowmap::write::WeightDtype;
 use flowmap::{Grid, Model};
@@ -145,42 +145,6 @@ fn criterion_benches(c: &mut Criterion) {
             }
         }
     }
-}
-
-/// Best (minimum over rounds) seconds per call of each closure, measured in short
-/// interleaved rounds (so that a neighbour's load hits every candidate alike) for about
-/// `budget` in total. On a shared machine the minimum of many short rounds estimates the
-/// uncontended time; medians there measure the neighbours.
-fn interleaved(fs: &mut [&mut dyn FnMut()], budget: Duration) -> Vec<f64> {
-    // Calibrate: calls per round so that one round of one candidate takes ~2 ms.
-    let reps: Vec<u32> = fs
-        .iter_mut()
-        .map(|f| {
-            f();
-            let t0 = Instant::now();
-            f();
-            let dt = t0.elapsed().as_secs_f64().max(1e-7);
-            ((2e-3 / dt) as u32).clamp(1, 100_000)
-        })
-        .collect();
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); fs.len()];
-    let start = Instant::now();
-    while start.elapsed() < budget || samples[0].len() < 5 {
-        for (i, f) in fs.iter_mut().enumerate() {
-            let t0 = Instant::now();
-            for _ in 0..reps[i] {
-                f();
-            }
-            samples[i].push(t0.elapsed().as_secs_f64() / reps[i] as f64);
-        }
-    }
-    samples
-        .into_iter()
-        .map(|mut v| {
-            v.sort_by(f64::total_cmp);
-            v[0]
-        })
-        .collect()
 }
 
 fn fmt_time(s: f64) -> String {

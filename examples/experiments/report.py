@@ -180,6 +180,27 @@ def ode_section(runs):
     return ode_tables(reps)
 
 
+def failed_run(name, data, err_path, log_path):
+    """A line for a run whose model could not be evaluated, with the training log's story."""
+    err = open(err_path).read().strip().splitlines()
+    why = err[-1] if err else "unknown error"
+    story = ""
+    try:
+        rows = [json.loads(line) for line in open(log_path) if line.strip()]
+        first_bad = next((r for r in rows if r["loss"] > 100 * min(x["loss"] for x in rows[:20])),
+                         None)
+        last = rows[-1]
+        story = (f" Training log: loss {last['loss']:.3g} and gradient norm {last['grad_norm']:.3g}"
+                 f" at step {last['step']}")
+        if first_bad:
+            story += (f"; the loss first exceeded 100× its early level at step {first_bad['step']}"
+                      f" (off-diagonal error {first_bad['off_err']:.3g})")
+        story += "."
+    except (OSError, ValueError, KeyError, IndexError):
+        pass
+    return f"**{name} on {data}: could not be evaluated** (`{why}`).{story}\n"
+
+
 def budget(config_path):
     """'Budget: N steps, batch B, hidden [...]' from a run's config.toml."""
     cfg = {}
@@ -270,6 +291,10 @@ def main():
               for m in ORDER if os.path.exists(os.path.join(d, m, "eval.json"))]
         rs = [r for r in rs if r[1]]
         p.append(tables(rs, data))
+        for m in ORDER:
+            err = os.path.join(d, m, "eval.err")
+            if load(os.path.join(d, m, "eval.json")) is None and os.path.exists(err):
+                p.append(failed_run(NAMES[m], data, err, os.path.join(d, m, "log.jsonl")))
         p.append(budget(os.path.join(d, rs[0][0], "config.toml")) + "\n")
         p.append("Plots: " + ", ".join(f"`docs/results/{data}-{m}.png`" for m, _, _ in rs) + ".\n")
 

@@ -84,8 +84,13 @@ evaluate() {
   local model=$1 data=$2 steps=$3 n=$4 json=$5 plot=$6
   shift 6
   echo "[experiments] eval $model"
-  "$T" eval --model "$model" --data "$data" --steps "$steps" --n "$n" "$@" \
-    --plot "$plot" --json > "$json" 2> "${json%.json}.err"
+  # A model that cannot be sampled (e.g. a run that diverged) is reported, not fatal:
+  # report.py lists it with the error and the training log's last loss.
+  if ! "$T" eval --model "$model" --data "$data" --steps "$steps" --n "$n" "$@" \
+    --plot "$plot" --json > "$json" 2> "${json%.json}.err"; then
+    rm -f "$json"
+    echo "[experiments] eval failed for $model: $(tail -1 "${json%.json}.err")"
+  fi
 }
 
 wants_ode() { case " $ODE_METHODS " in *" $1 "*) return 0 ;; esac; return 1; }

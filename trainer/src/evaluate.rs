@@ -7,7 +7,7 @@
 //! to match the flow map's 1-step (2-step) quality" ([`equivalences`]).
 
 use crate::cli::EvalArgs;
-use anyhow::bail;
+use anyhow::{bail, Context};
 use flowmap::{Grid, Model, NormalRng};
 use flowmap_eval::metrics::{self, Grid2};
 use std::path::Path;
@@ -237,10 +237,13 @@ pub fn draw_steps(
     steps
         .iter()
         .map(|&k| {
-            Ok(StepSamples {
-                steps: k,
-                samples: sample(model, n, k, seed)?,
-            })
+            let samples = sample(model, n, k, seed).with_context(|| {
+                format!(
+                    "sampling {n} points with {k} step{}",
+                    if k == 1 { "" } else { "s" }
+                )
+            })?;
+            Ok(StepSamples { steps: k, samples })
         })
         .collect()
 }
