@@ -73,8 +73,10 @@ train() {
   rm -f "$dir/checkpoint.safetensors" "$dir/log.jsonl"
   echo "[experiments] train $m on $data: $steps steps, batch $batch, hidden $hidden"
   # --eval-samples 0: quality is measured by `eval`, the same way for every run.
+  # --max-loss-growth 0: a diverging method is part of the result, not stopped early.
   "$T" train --data "$data" --method "$m" --steps "$steps" --batch "$batch" \
     --hidden "$hidden" --threads 1 --export-weights raw --eval-samples 0 --quiet \
+    --max-loss-growth 0 \
     --out "$dir" 2> "$dir/train.log"
   echo "[experiments] $m on $data: $(grep 'steps in' "$dir/train.log")"
 }

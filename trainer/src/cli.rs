@@ -112,6 +112,10 @@ pub struct TrainArgs {
     /// Global gradient-norm clip.
     #[arg(long)]
     pub clip: Option<f64>,
+    /// Stop (keeping the last checkpoint) when the loss grows past this many times the first
+    /// step's loss: catches a run that diverges without NaN. 0 = off. [default: 1000]
+    #[arg(long)]
+    pub max_loss_growth: Option<f64>,
     /// Hidden layers: WIDTHxDEPTH (256x3) or a list (512,512,512). The paper's 2-D net is 512x5.
     #[arg(long, value_parser = parse_widths)]
     pub hidden: Option<Widths>,
@@ -201,7 +205,8 @@ impl TrainArgs {
             diag_fraction,
             lr,
             lr_decay_steps,
-            clip
+            clip,
+            max_loss_growth
         );
         if let Some(w) = &self.hidden {
             cfg.hidden = w.0.clone();

@@ -34,6 +34,9 @@ pub struct TrainConfig {
     pub lr_decay_steps: u64,
     /// Global-norm gradient clip.
     pub clip: f64,
+    /// Stop when the loss exceeds this many times the loss of the run's first step (in this
+    /// process): a run that diverges while staying finite. 0 turns the guard off.
+    pub max_loss_growth: f64,
     /// Hidden layer widths.
     pub hidden: Vec<usize>,
     /// Hidden activation.
@@ -71,6 +74,7 @@ impl Default for TrainConfig {
             lr: 1e-3,
             lr_decay_steps: 35_000,
             clip: 10.0,
+            max_loss_growth: 1000.0,
             hidden: vec![256, 256, 256],
             activation: Activation::GeluTanh,
             sigma: None,
@@ -118,6 +122,12 @@ impl TrainConfig {
         }
         if !(self.clip.is_finite() && self.clip > 0.0) {
             bail!("--clip must be positive, got {}", self.clip);
+        }
+        if !(self.max_loss_growth.is_finite() && self.max_loss_growth >= 0.0) {
+            bail!(
+                "--max-loss-growth must be a finite number >= 0 (0 = off), got {}",
+                self.max_loss_growth
+            );
         }
         if self.hidden.is_empty() || self.hidden.iter().any(|&w| w == 0 || w > 65_536) {
             bail!("--hidden needs one or more widths in 1..=65536, e.g. 256x3 or 512,512");

@@ -209,6 +209,12 @@ pub fn trim_log(path: &Path, step: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// True when `loss` has grown past `factor` times `reference` (the first step's loss): a run
+/// diverging while staying finite. `factor` 0 turns the check off.
+pub fn diverged(loss: f64, reference: f64, factor: f64) -> bool {
+    factor > 0.0 && reference > 0.0 && loss > factor * reference
+}
+
 /// Runs (or resumes) training until `cfg.steps`, checkpointing along the way.
 pub fn run(
     state: &mut TrainState,
@@ -241,6 +247,7 @@ pub fn run(
     };
     let started = Instant::now();
     let first_step = state.step;
+    let mut first_loss: Option<f64> = None;
     let save = |state: &TrainState, info: &mut RunInfo| -> anyhow::Result<()> {
         info.step = state.step;
         checkpoint::save(&paths.checkpoint(), state, info)
@@ -272,6 +279,28 @@ pub fn run(
             }
         };
         let step = state.step;
+        let reference = *first_loss.get_or_insert(stats.loss);
+        if diverged(stats.loss, reference, cfg.max_loss_growth) {
+            if let Some(b) = &bar {
+                b.abandon();
+            }
+            let kept = if paths.checkpoint().exists() {
+                format!(
+                    "the last checkpoint ({}) is kept",
+                    paths.checkpoint().display()
+                )
+            } else {
+                "no checkpoint had been written yet".to_string()
+            };
+            bail!(
+                "training diverged: loss {:.4e} at step {step} is more than {}x the first \
+                 step's {:.4e} (--max-loss-growth); {kept}. Try a lower --lr or --clip, or \
+                 another method.",
+                stats.loss,
+                cfg.max_loss_growth,
+                reference
+            );
+        }
         if step % cfg.log_every == 0 || step == cfg.steps {
             let elapsed = started.elapsed().as_secs_f64();
             let rate = (step - first_step) as f64 / elapsed.max(1e-9);
@@ -333,6 +362,18 @@ mod tests {
         std::fs::write(&path, "{\"step\":5}\n{\"step\":10}").unwrap();
         trim_log(&path, 10).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"step\":5}\n");
+    }
+
+    #[test]
+    fn divergence_is_growth_past_the_factor_of_the_first_loss() {
+        assert!(!diverged(1.0, 1.0, 1000.0));
+        assert!(!diverged(1000.0, 1.0, 1000.0)); // exactly the factor: not yet
+        assert!(diverged(1000.1, 1.0, 1000.0));
+        assert!(diverged(9e28, 32.9, 1000.0)); // ESD on the digits (docs/results.md)
+        assert!(!diverged(455.0, 32.9, 1000.0)); // the same run at step 3200: not yet
+        assert!(!diverged(1e30, 1.0, 0.0)); // 0 = off
+        assert!(!diverged(1e-3, 0.0, 1000.0)); // a zero first loss gives no scale
+        assert!(!diverged(1e-9, 1e-3, 1000.0)); // a loss that falls is never divergence
     }
 
     #[test]

@@ -220,6 +220,27 @@ fn user_data_round_trip_through_every_subcommand() {
 }
 
 #[test]
+fn divergence_guard_stops_the_run_with_a_clear_error() {
+    // A factor below 1 trips at the first step (the loss equals its own reference); what is
+    // checked is the wiring: the run stops, says why, and exports nothing.
+    let d = tempdir("diverge");
+    let mut args = vec!["train", "--out", s(&d), "--max-loss-growth", "0.5"];
+    args.extend_from_slice(TINY);
+    let o = run(&args);
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("training diverged") && t.contains("--max-loss-growth"),
+        "{t}"
+    );
+    assert!(!d.join("model.safetensors").exists());
+    let mut args = vec!["train", "--out", s(&d), "--max-loss-growth=-1"];
+    args.extend_from_slice(TINY);
+    let t = text(&run(&args));
+    assert!(t.contains("--max-loss-growth must be"), "{t}");
+}
+
+#[test]
 fn teacher_distillation_runs() {
     let d = tempdir("teacher");
     let fm = d.join("fm");
