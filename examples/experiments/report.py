@@ -13,11 +13,10 @@ import datetime
 import json
 import os
 import platform
-import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tables import ORDER, fmt, ode_tables, tables, train_secs  # noqa: E402
+from tables import ORDER, fmt, ode_tables, tables, train_secs, train_time  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAPER_STEPS_N = [1, 2, 4, 8]
@@ -50,18 +49,6 @@ def by_nfe(report):
 def base_and_floor(report):
     base = next(r for r in report["flow_map"] if r["label"] == "base noise")
     return base, report["flow_map"][-1]
-
-
-def train_rate(path):
-    """(seconds, steps/s) from a train.log, or None."""
-    try:
-        m = re.search(r"(\d+) steps in ([\d.]+) s", open(path).read())
-    except OSError:
-        return None
-    if not m:
-        return None
-    steps, secs = int(m.group(1)), float(m.group(2))
-    return secs, steps / secs
 
 
 def machine():
@@ -114,14 +101,11 @@ def paper_table(runs, key, digits, steps, official=None, official_floor=None):
 def speed_table(runs):
     lines = ["| method | wall time | steps/s |", "|---|---|---|"]
     for m, r in runs.items():
-        t = train_rate(r["log"])
+        t = train_time(r["log"])
         if t:
-            lines.append(f"| {NAMES[m]} | {t[0]:.0f} s | {t[1]:.2f} |")
+            steps, secs = t
+            lines.append(f"| {NAMES[m]} | {secs:.0f} s | {steps / secs:.2f} |")
     return "\n".join(lines) + "\n"
-
-
-def strictly_below(a, b):
-    return a < b
 
 
 def claim_checks(runs, small):

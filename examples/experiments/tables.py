@@ -18,12 +18,18 @@ def fmt(v, d):
     return f"{v:.{d}f}" if abs(v) >= 10 ** -d or v == 0 else f"{v:.1e}"
 
 
-def train_secs(path):
+def train_time(path):
+    """(steps, seconds) from a run's train.log ("N steps in S s"), or None."""
     try:
         m = re.search(r"(\d+) steps in ([\d.]+) s", open(path).read())
-        return f"{float(m.group(2)):.0f} s" if m else "?"
     except OSError:
-        return "?"
+        return None
+    return (int(m.group(1)), float(m.group(2))) if m else None
+
+
+def train_secs(path):
+    t = train_time(path)
+    return f"{t[1]:.0f} s" if t else "?"
 
 
 def metric_table(runs, key, title, d, steps):

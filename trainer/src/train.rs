@@ -209,6 +209,19 @@ pub fn trim_log(path: &Path, step: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a stopped run leaves behind, for its error message: "the {which} checkpoint (path)
+/// is kept", or that there is none yet.
+fn kept_checkpoint(paths: &RunPaths, which: &str) -> String {
+    if paths.checkpoint().exists() {
+        format!(
+            "the {which} checkpoint ({}) is kept",
+            paths.checkpoint().display()
+        )
+    } else {
+        "no checkpoint had been written yet".to_string()
+    }
+}
+
 /// True when `loss` has grown past `factor` times `reference` (the first step's loss): a run
 /// diverging while staying finite. `factor` 0 turns the check off.
 pub fn diverged(loss: f64, reference: f64, factor: f64) -> bool {
@@ -267,14 +280,7 @@ pub fn run(
                 if let Some(b) = &bar {
                     b.abandon();
                 }
-                let kept = if paths.checkpoint().exists() {
-                    format!(
-                        "the last good checkpoint ({}) is kept",
-                        paths.checkpoint().display()
-                    )
-                } else {
-                    "no checkpoint had been written yet".to_string()
-                };
+                let kept = kept_checkpoint(paths, "last good");
                 bail!("training stopped: {e}; {kept}. Try a lower --lr or --clip.");
             }
         };
@@ -284,14 +290,8 @@ pub fn run(
             if let Some(b) = &bar {
                 b.abandon();
             }
-            let kept = if paths.checkpoint().exists() {
-                format!(
-                    "the last checkpoint ({}) is kept",
-                    paths.checkpoint().display()
-                )
-            } else {
-                "no checkpoint had been written yet".to_string()
-            };
+            // The last checkpoint may already be on the way up: not called "good".
+            let kept = kept_checkpoint(paths, "last");
             bail!(
                 "training diverged: loss {:.4e} at step {step} is more than {}x the first \
                  step's {:.4e} (--max-loss-growth); {kept}. Try a lower --lr or --clip, or \

@@ -129,6 +129,14 @@ fn checkpoint_ok(path: &Path) -> u64 {
     info.step
 }
 
+/// The run in `dir` ended exactly like the uninterrupted `reference`: the final checkpoint
+/// and the exported model hold the same tensors, bit for bit.
+fn assert_same_run(dir: &Path, reference: &Path) {
+    for file in ["checkpoint.safetensors", "model.safetensors"] {
+        assert_same_tensors(&dir.join(file), &reference.join(file));
+    }
+}
+
 fn assert_same_tensors(a: &Path, b: &Path) {
     let (ta, tb) = (tensors(a), tensors(b));
     assert_eq!(
@@ -254,14 +262,7 @@ fn kill_9_at_random_moments_then_resume_is_exact() {
                 }
             }
             assert_eq!(checkpoint_ok(&dir.join("checkpoint.safetensors")), STEPS);
-            assert_same_tensors(
-                &dir.join("checkpoint.safetensors"),
-                &reference.join("checkpoint.safetensors"),
-            );
-            assert_same_tensors(
-                &dir.join("model.safetensors"),
-                &reference.join("model.safetensors"),
-            );
+            assert_same_run(&dir, &reference);
             // The log reads like the uninterrupted run's: every line whole, each step once.
             assert_eq!(log_steps(&dir), log_steps(&reference));
             let _ = std::fs::remove_dir_all(&dir);
@@ -287,14 +288,7 @@ fn crash_without_final_checkpoint_resumes_exactly() {
     let o = run(&resume_args(&dir, 30));
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("resuming"), "{}", text(&o));
-    assert_same_tensors(
-        &dir.join("checkpoint.safetensors"),
-        &reference.join("checkpoint.safetensors"),
-    );
-    assert_same_tensors(
-        &dir.join("model.safetensors"),
-        &reference.join("model.safetensors"),
-    );
+    assert_same_run(&dir, &reference);
 }
 
 #[test]
@@ -370,9 +364,5 @@ fn injected_nan_keeps_the_last_good_checkpoint_and_resume_is_exact() {
     assert_same_tensors(&ckpt, &reference10.join("checkpoint.safetensors"));
     let o = run(&resume_args(&dir, 30));
     assert!(o.status.success(), "{}", text(&o));
-    assert_same_tensors(&ckpt, &reference30.join("checkpoint.safetensors"));
-    assert_same_tensors(
-        &dir.join("model.safetensors"),
-        &reference30.join("model.safetensors"),
-    );
+    assert_same_run(&dir, &reference30);
 }
