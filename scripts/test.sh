@@ -10,10 +10,11 @@ scripts/setup.sh
 step "cargo fmt --check"
 cargo fmt --all --check
 step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --features flowmap-train/fault-injection --quiet -- -D warnings
 cargo clippy -p flowmap --no-default-features --all-targets --quiet -- -D warnings
 step "cargo test (workspace)"
-cargo test --workspace --quiet
+# fault-injection: the trainer's test-only fault hooks, for its fault-tolerance tests.
+cargo test --workspace --features flowmap-train/fault-injection --quiet
 step "runtime without std (host tests, then the bare-metal build)"
 cargo test -p flowmap --no-default-features --quiet
 cargo build -p flowmap --no-default-features --target thumbv7em-none-eabihf --quiet

@@ -14,14 +14,14 @@ mod toy;
 pub use csv::{parse_csv, to_csv_string, write_csv};
 pub use error::DataError;
 pub use npy::{parse_npy, to_npy_bytes, write_npy};
-pub use rng::{splitmix64, Rng};
-pub use st::parse_safetensors;
+pub use rng::Rng;
+pub use st::{parse_safetensors, tensor_to_f32};
 pub use toy::{
     checker_is_white, Toy, CHECKER_SQUARES, CURVE_NOISE_STD, EIGHT_GAUSSIANS_RADIUS,
     EIGHT_GAUSSIANS_STD, GAUSSIAN_CORR, GAUSSIAN_COV, GAUSSIAN_MEAN, GAUSSIAN_STD, RING_RADII,
 };
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `n` rows of f32 data, row-major; each row is a flattened array of shape `data_shape`.
 #[derive(Clone, Debug, PartialEq)]
@@ -213,6 +213,32 @@ pub fn load(path: impl AsRef<Path>, key: Option<&str>) -> Result<Dataset, DataEr
         _ => parse_safetensors(&bytes, key),
     };
     result.map_err(|e| e.with_path(path))
+}
+
+/// A data set by name: a built-in toy set (`points` rows drawn with `seed`) or a data file
+/// (`key` as in [`load`]). Errors name what was asked for and what exists.
+pub fn load_named(
+    name: &str,
+    key: Option<&str>,
+    points: usize,
+    seed: u64,
+) -> Result<Dataset, DataError> {
+    if let Some(toy) = Toy::from_name(name) {
+        if points == 0 {
+            return Err(DataError::Empty {
+                path: PathBuf::from(name),
+            });
+        }
+        return Ok(toy.dataset(points, seed));
+    }
+    let path = Path::new(name);
+    if !path.exists() {
+        return Err(DataError::UnknownSource {
+            path: path.to_path_buf(),
+            builtins: Toy::all().iter().map(|t| t.name().to_string()).collect(),
+        });
+    }
+    load(path, key)
 }
 
 /// The first non-finite value, as (row, column within the row).
