@@ -73,8 +73,14 @@ fn a_trained_model_samples_to_the_same_bits_in_rust_the_cli_and_c() {
         "flowmap sample differs from the runtime"
     );
 
-    // C: the shipped example, compiled against the build tree's libflowmap.so.
-    let lib_dir = profile_dir();
+    // C: the shipped example, compiled against the build's libflowmap.so, installed in a
+    // private directory under its link name and SONAME (as `make install` lays it out).
+    let lib_dir = &d.join("lib");
+    std::fs::create_dir_all(lib_dir).unwrap();
+    for name in ["libflowmap.so", "libflowmap.so.0"] {
+        std::os::unix::fs::symlink(profile_dir().join("libflowmap.so"), lib_dir.join(name))
+            .unwrap();
+    }
     let exe = d.join("flowmap_sample");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     run_ok(

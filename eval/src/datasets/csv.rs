@@ -6,7 +6,8 @@
 //! row must have as many cells as the first row (header included); every data cell must parse as
 //! a finite number. The table becomes `n × columns`.
 
-use super::{DataError, Dataset};
+use super::dataset::Dataset;
+use super::error::DataError;
 use std::path::{Path, PathBuf};
 
 fn mem() -> PathBuf {

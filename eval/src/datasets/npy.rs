@@ -2,7 +2,8 @@
 //! rules: little-endian `<f4 <f8 <i4 <i8` only (values converted to f32), C order only, every
 //! length checked before anything is allocated, shape `(n, rest…)` read as `n` rows of `rest`.
 
-use super::{from_shaped, DataError, Dataset};
+use super::dataset::{from_shaped, Dataset};
+use super::error::DataError;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use ndarray_npy::{npy::header::Header, ReadNpyError, ReadNpyExt, ReadableElement, WriteNpyExt};
 use py_literal::Value as PyValue;

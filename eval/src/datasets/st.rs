@@ -1,6 +1,7 @@
 //! Reading one tensor of a `.safetensors` file as a dataset.
 
-use super::{from_shaped, DataError, Dataset};
+use super::dataset::{from_shaped, Dataset};
+use super::error::DataError;
 use half::{bf16, f16};
 use safetensors::{Dtype, SafeTensors};
 use std::path::PathBuf;

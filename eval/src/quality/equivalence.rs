@@ -1,6 +1,6 @@
 //! NFE equivalence: how many ODE evaluations match the flow map's 1- and 2-step quality.
 
-use super::Row;
+use super::score::Row;
 
 /// The smallest NFE in `curve` (pairs NFE → metric, any order) whose metric is ≤ `target`.
 pub fn smallest_matching_nfe(target: f64, curve: &[(usize, f64)]) -> Option<usize> {

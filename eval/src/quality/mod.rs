@@ -8,175 +8,22 @@
 //! evaluations does the ODE need to match the flow map's 1-step (2-step) quality"
 //! ([`equivalence`]).
 
+pub mod draw;
 pub mod equivalence;
+pub mod error;
 pub mod ode;
 pub mod plots;
+pub mod score;
 
 use crate::datasets::{self, DataError, Rng, Toy};
-use crate::metrics::{self, Grid2};
-use flowmap::{Grid, Model};
-use std::fmt;
+use flowmap::Model;
+use std::path::Path;
 
+pub use draw::{draw_steps, sample, StepSamples, CHUNK};
 pub use equivalence::{equivalences, smallest_matching_nfe, Equivalence};
+pub use error::QualityError;
 pub use ode::{base_sample, integrate, ode_sample, ode_table, Solver};
-
-/// Rows per runtime call (bounds the workspace; results do not depend on it).
-pub const CHUNK: usize = 4096;
-/// Random directions of the sliced W2 (the reference numbers in docs/results.md use 512).
-pub const SLICED_DIRS: usize = 512;
-
-/// Why an evaluation could not run.
-#[derive(Debug)]
-pub enum QualityError {
-    /// The spec asks for something that cannot be measured (what, and what to change).
-    Spec(String),
-    /// The runtime refused to sample (what was being drawn, and its error).
-    Sample {
-        /// What was being drawn, e.g. `sampling 1000 points with 2 steps`.
-        what: String,
-        /// The runtime's error.
-        source: flowmap::EvalError,
-    },
-    /// The reference data could not be loaded.
-    Data(DataError),
-    /// A plot could not be written.
-    Plot(std::io::Error),
-}
-
-impl fmt::Display for QualityError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            QualityError::Spec(s) => f.write_str(s),
-            QualityError::Sample { what, source } => write!(f, "{what}: {source}"),
-            QualityError::Data(e) => write!(f, "{e}"),
-            QualityError::Plot(e) => write!(f, "cannot write the plot: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for QualityError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            QualityError::Sample { source, .. } => Some(source),
-            QualityError::Data(e) => Some(e),
-            QualityError::Plot(e) => Some(e),
-            QualityError::Spec(_) => None,
-        }
-    }
-}
-
-impl From<DataError> for QualityError {
-    fn from(e: DataError) -> Self {
-        QualityError::Data(e)
-    }
-}
-
-impl From<std::io::Error> for QualityError {
-    fn from(e: std::io::Error) -> Self {
-        QualityError::Plot(e)
-    }
-}
-
-/// Quality of N-step samples.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Row {
-    /// Label, e.g. `1 step` or `euler 16`.
-    pub label: String,
-    /// Network evaluations per sample.
-    pub nfe: usize,
-    /// Energy distance to the reference, V-statistic ([`metrics::energy_distance`]).
-    pub energy: f64,
-    /// Energy distance to the reference, unbiased U-statistic
-    /// ([`metrics::energy_distance_unbiased`]); its floor is ≈ 0.
-    pub energy_u: f64,
-    /// Sliced Wasserstein-2 to the reference ([`SLICED_DIRS`] directions).
-    pub sliced_w2: f64,
-    /// Histogram Jensen–Shannon divergence (2-D data only; grid from [`hist_grid`]).
-    pub js: Option<f64>,
-}
-
-/// The histogram grid for 2-D data: the paper's checker grid (64×64 over [−1.1, 1.1]²) when
-/// the reference lies inside [−1, 1]², else 64×64 cells over the reference's bounding box
-/// grown by 5 % on each side. `None` for other dimensions.
-pub fn hist_grid(reference: &[f32], dim: usize) -> Option<Grid2> {
-    if dim != 2 || reference.is_empty() {
-        return None;
-    }
-    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-    for p in reference.chunks_exact(2) {
-        for k in 0..2 {
-            lo[k] = lo[k].min(f64::from(p[k]));
-            hi[k] = hi[k].max(f64::from(p[k]));
-        }
-    }
-    if lo.iter().all(|&v| v >= -1.0) && hi.iter().all(|&v| v <= 1.0) {
-        return Some(Grid2::checker_reference());
-    }
-    for k in 0..2 {
-        let pad = 0.05 * (hi[k] - lo[k]).max(1e-6);
-        lo[k] -= pad;
-        hi[k] += pad;
-    }
-    Some(Grid2::new(lo, hi, 64))
-}
-
-/// Metrics of `samples` against `reference` (row-major, `dim` columns).
-pub fn score(label: String, nfe: usize, samples: &[f32], reference: &[f32], dim: usize) -> Row {
-    let js = hist_grid(reference, dim).map(|g| metrics::hist_js(samples, reference, &g));
-    Row {
-        label,
-        nfe,
-        energy: metrics::energy_distance(samples, reference, dim),
-        energy_u: metrics::energy_distance_unbiased(samples, reference, dim),
-        sliced_w2: metrics::sliced_w2(samples, reference, dim, SLICED_DIRS, 0),
-        js,
-    }
-}
-
-/// `1 step`, `2 steps`, ...
-fn steps_label(k: usize) -> String {
-    format!("{k} step{}", if k == 1 { "" } else { "s" })
-}
-
-/// Draws `n` samples with `steps` uniform steps from `seed`.
-pub fn sample(model: &Model, n: usize, steps: usize, seed: u64) -> Result<Vec<f32>, QualityError> {
-    let mut ws = model.workspace(n.min(CHUNK));
-    let mut out = vec![0.0f32; n * model.dim()];
-    model
-        .sample_seeded(&mut ws, seed, Grid::Uniform(steps), &mut out)
-        .map_err(|source| QualityError::Sample {
-            what: format!("sampling {n} points with {}", steps_label(steps)),
-            source,
-        })?;
-    Ok(out)
-}
-
-/// `n` samples of a model at one step count: what [`step_table`] scores and the plots show
-/// (drawn once, so the pictures are the scored samples).
-pub struct StepSamples {
-    /// Uniform flow-map steps.
-    pub steps: usize,
-    /// `n · dim` floats, row-major.
-    pub samples: Vec<f32>,
-}
-
-/// Draws `n` samples from `seed` at each step count.
-pub fn draw_steps(
-    model: &Model,
-    steps: &[usize],
-    n: usize,
-    seed: u64,
-) -> Result<Vec<StepSamples>, QualityError> {
-    steps
-        .iter()
-        .map(|&k| {
-            Ok(StepSamples {
-                steps: k,
-                samples: sample(model, n, k, seed)?,
-            })
-        })
-        .collect()
-}
+pub use score::{floor_row, hist_grid, score, Row, SLICED_DIRS};
 
 /// Rows for each step count, plus the base-noise row (what the identity map would give, NFE 0)
 /// and the noise floor (reference vs a second reference).
@@ -190,7 +37,15 @@ pub fn step_table(
     let dim = model.dim();
     let mut rows: Vec<Row> = drawn
         .iter()
-        .map(|d| score(steps_label(d.steps), d.steps, &d.samples, reference, dim))
+        .map(|d| {
+            score(
+                score::steps_label(d.steps),
+                d.steps,
+                &d.samples,
+                reference,
+                dim,
+            )
+        })
         .collect();
     let n = reference.len() / dim;
     rows.push(score(
@@ -202,17 +57,6 @@ pub fn step_table(
     ));
     rows.push(floor_row(second_reference, reference, dim));
     rows
-}
-
-/// The noise floor: a second reference scored against the first.
-pub(crate) fn floor_row(second_reference: &[f32], reference: &[f32], dim: usize) -> Row {
-    score(
-        "floor (ref vs ref)".into(),
-        0,
-        second_reference,
-        reference,
-        dim,
-    )
 }
 
 /// Reference samples for evaluation: fresh draws for a built-in set, otherwise two disjoint
@@ -336,6 +180,17 @@ pub fn evaluate(
         reference,
         drawn,
     })
+}
+
+impl Evaluation {
+    /// Writes the evaluation's picture to `path`: density panels for 2-D data, an image grid
+    /// for images. `false` (nothing written) for other data shapes.
+    pub fn plot(&self, path: &Path, model: &Model) -> Result<bool, QualityError> {
+        Ok(
+            plots::plot_samples(path, model, &self.reference, &self.drawn)?
+                || plots::plot_images(path, model, &self.reference, &self.drawn)?,
+        )
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! The ODE baseline: the model's diagonal velocity b_t = v_{t,t} integrated by Euler or Heun
 //! from the same base noise as the flow map.
 
-use super::{floor_row, score, QualityError, Row, CHUNK};
+use super::draw::CHUNK;
+use super::error::QualityError;
+use super::score::{floor_row, score, Row};
 use flowmap::{Model, NormalRng};
 
 /// The base samples `mean + std ⊙ σ·ε` in data space, with ε from [`NormalRng::new(seed)`]
@@ -106,7 +108,7 @@ pub fn integrate(
     Ok(())
 }
 
-/// `n` ODE samples (from the same base noise as [`super::sample`] with `seed`).
+/// `n` ODE samples (from the same base noise as [`super::draw::sample`] with `seed`).
 pub fn ode_sample(
     model: &Model,
     solver: Solver,

@@ -1,7 +1,8 @@
 //! Pictures of an evaluation: data next to N-step samples (2-D density panels or image grids)
 //! and a run's loss curves.
 
-use super::{QualityError, StepSamples};
+use super::draw::StepSamples;
+use super::error::QualityError;
 use crate::plot;
 use flowmap::Model;
 use std::path::Path;
@@ -98,13 +99,4 @@ pub fn plot_log(log: &Path, png: &Path) -> Result<(), QualityError> {
         .collect();
     plot::line_chart(png, "TRAINING LOSS", &refs, true)?;
     Ok(())
-}
-
-impl super::Evaluation {
-    /// Writes the evaluation's picture to `path`: density panels for 2-D data, an image grid
-    /// for images. `false` (nothing written) for other data shapes.
-    pub fn plot(&self, path: &Path, model: &Model) -> Result<bool, QualityError> {
-        Ok(plot_samples(path, model, &self.reference, &self.drawn)?
-            || plot_images(path, model, &self.reference, &self.drawn)?)
-    }
 }

@@ -2,6 +2,7 @@
 //! noise, chunking, the NFE equivalence and the histogram grid.
 
 use super::*;
+use crate::metrics::Grid2;
 use flowmap::schema::*;
 /// A 2-D model (σ = 1, mean 0, std 1, ReLU) whose network is given by its layers
 /// `(n_out, n_in, weight, bias)`; layer 0's inputs are `[s, t, x0, x1]`.
