@@ -14,20 +14,26 @@
 //!
 //! ```
 //! use flowmap::ndarray::{s, Array2, Ix4};
-//! use flowmap::{Grid, Model};
+//! use flowmap::{ArrayError, Grid, Model};
 //! # let bytes = flowmap::write::example_model_bytes();
 //! let model = Model::from_bytes(&bytes)?; // or Model::from_file("model.safetensors")
 //! let mut ws = model.workspace(8);
 //! let mut x: Array2<f32> = model.zeros_array(8)?; // [8, dim]
 //! model.sample_seeded_array(&mut ws, 42, Grid::Uniform(2), &mut x)?; // 8 samples, 2 steps
 //!
-//! // Views work in place: map the first 4 samples from t = 0.5 to 1 into rows 2..6 of y.
+//! // Views work in place: X_{0.5,1} of the first 4 rows of x, written into rows 2..6 of y.
 //! let mut y = Array2::<f32>::zeros((10, model.dim()));
 //! model.map_array(&mut ws, 0.5, 1.0, &x.slice(s![..4, ..]), &mut y.slice_mut(s![2..6, ..]))?;
 //! assert!(y.row(0).iter().all(|&v| v == 0.0) && y.row(2).iter().any(|&v| v != 0.0));
 //!
-//! // A transposed view cannot be used in place; a model of 2-D points has no [b, C, H, W].
-//! assert!(model.map_array(&mut ws, 0.5, 1.0, &x.t(), &mut y).is_err());
+//! // A strided view (every other row) cannot be read in place: a typed error, not a copy.
+//! let every_other = x.slice(s![..;2, ..]);
+//! let mut z = Array2::<f32>::zeros((4, model.dim()));
+//! let err = model.map_array(&mut ws, 0.5, 1.0, &every_other, &mut z).unwrap_err();
+//! assert_eq!(err, ArrayError::Layout { which: "x" });
+//! model.map_array(&mut ws, 0.5, 1.0, &every_other.as_standard_layout(), &mut z)?; // copy
+//!
+//! // A model of 2-D points has no [batch, C, H, W] form.
 //! assert!(model.zeros_array::<Ix4>(8).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -2,6 +2,7 @@
 //! `// end recipe` below (indentation removed), checked to equal the document's block after
 //! `<!-- recipe: NAME -->`, and run on a model file. The C and C++ recipes are run by
 //! ffi/tests/recipes.rs.
+#![cfg(feature = "std")] // the recipes load files (`Model::from_file`)
 
 mod slices {
     // recipe: rust-slices
