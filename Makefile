@@ -1,7 +1,9 @@
 # libflowmap: the C library (ffi/), its header (include/flowmap.h) and pkg-config file.
 #
-#   make lib                         build libflowmap.so / libflowmap.a (cargo, release)
-#   make install PREFIX=/usr/local   install lib, header and flowmap.pc (DESTDIR supported)
+#   make lib                         build libflowmap.so / libflowmap.a (cargo, release), and
+#                                    the libflowmap.so.0 link its SONAME names (ffi/build.rs)
+#   make install PREFIX=/usr/local   install lib, header, flowmap.pc and flowmap-static.pc
+#                                    (DESTDIR supported)
 #   make install-strip               the same, with the shared library stripped
 #   make uninstall PREFIX=...        remove what install put there
 #   make examples                    build examples/c and examples/cpp against the build tree

@@ -232,8 +232,8 @@ fn dynamic_section(exe: &Path) -> String {
     String::from_utf8_lossy(&run(Command::new("readelf").arg("-d").arg(exe)).stdout).into_owned()
 }
 
-/// Runs the program a build recipe's last line names, once more, with the model replaced
-/// by a broken file: it must fail with the library's message, not crash.
+/// Runs the recipe's `./app` once more on a broken model file: it must fail with exit
+/// status 1 and the library's message, not crash.
 fn check_bad_model(dir: &Path) {
     std::fs::write(dir.join("broken.safetensors"), b"not a model").unwrap();
     let out = Command::new(dir.join("app"))
