@@ -2,7 +2,9 @@
 # Makes everything the build needs available on a fresh machine, idempotently:
 #   * libtorch 2.13.0 (the only version tch 0.26 accepts), assembled from PyPI wheels
 #     (the only place this machine can download from) into .deps/libtorch;
-#   * the bare-metal Rust target the runtime's no_std build is checked against.
+#   * the bare-metal Rust target the runtime's no_std build is checked against;
+#   * the tools the C ABI tests use (C and C++ compilers, make, pkg-config, binutils,
+#     valgrind), from the system's package manager when one is missing (apt-get, as root).
 #
 # Usage: scripts/setup.sh          CPU libtorch (default, ~400 MB, ~1 min the first time)
 #        scripts/setup.sh --cuda   the full CUDA wheel with its nvidia-* libraries (~5 GB)
@@ -94,4 +96,27 @@ if command -v rustup >/dev/null; then
     rustup target add thumbv7em-none-eabihf >&2
   fi
 fi
+# The C ABI tests (ffi/tests) compile, install and run C and C++ programs as a user would;
+# valgrind is optional (the suite's valgrind run is skipped without it).
+tools_missing() {
+  local tool missing=()
+  for tool in "$@"; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  echo "${missing[@]}"
+}
+C_TOOLS=(cc c++ make pkg-config readelf nm)
+if [ -n "$(tools_missing "${C_TOOLS[@]}" valgrind)" ] && command -v apt-get >/dev/null \
+  && [ "$(id -u)" = 0 ]; then
+  say "installing the C test tools ($(tools_missing "${C_TOOLS[@]}" valgrind)) with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends gcc g++ libc6-dev make pkgconf binutils \
+    valgrind >&2
+fi
+missing=$(tools_missing "${C_TOOLS[@]}")
+if [ -n "$missing" ]; then
+  say "missing tools for the C ABI tests: $missing (Debian/Ubuntu:"
+  say "apt-get install gcc g++ make pkgconf binutils valgrind), or set FLOWMAP_SKIP_C_TESTS=1"
+  [ -n "${FLOWMAP_SKIP_C_TESTS:-}" ] || exit 1
+fi
+command -v valgrind >/dev/null || say "valgrind not found: the C suite's valgrind run will be skipped"
 say "ready: libtorch $TORCH_VERSION ($mode) at .deps/libtorch"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: set-up, formatting, lints, every crate's tests
 # (including the C ABI suite compiled from C and C++ and run under valgrind), the no_std
-# runtime tests and the bare-metal build.
+# runtime tests, the ndarray feature, the bare-metal build, and the README's C recipes run as
+# written (ffi/tests/recipes.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n[test] %s\n' "$*"; }
@@ -14,10 +15,14 @@ python3 scripts/module_cycles.py trainer/src eval/src cli/src
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --features flowmap-train/fault-injection --quiet -- -D warnings
 cargo clippy -p flowmap --no-default-features --all-targets --quiet -- -D warnings
+cargo clippy -p flowmap --features ndarray --all-targets --quiet -- -D warnings
 step "cargo test (workspace)"
 # fault-injection: the trainer's test-only fault hooks, for its fault-tolerance tests.
 cargo test --workspace --features flowmap-train/fault-injection --quiet
-step "runtime without std (host tests, then the bare-metal build)"
+step "runtime with its ndarray feature"
+cargo test -p flowmap --features ndarray --quiet
+step "runtime without std (host tests, then the bare-metal build, also with ndarray)"
 cargo test -p flowmap --no-default-features --quiet
 cargo build -p flowmap --no-default-features --target thumbv7em-none-eabihf --quiet
+cargo build -p flowmap --no-default-features --features ndarray --target thumbv7em-none-eabihf --quiet
 step "all green"

@@ -38,6 +38,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "ndarray")]
+pub mod array;
 pub mod error;
 mod kernels;
 mod load;
@@ -51,8 +53,13 @@ mod x86;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "ndarray")]
+pub use array::ArrayError;
 pub use error::{EvalError, LoadError};
 pub use model::{Grid, Model, Workspace};
+/// The ndarray version the `ndarray` feature's methods take ([`Model::sample_array`], ...).
+#[cfg(feature = "ndarray")]
+pub use ndarray;
 pub use rng::NormalRng;
 pub use schema::FORMAT_VERSION;
 

@@ -181,3 +181,25 @@ fn one_model_many_threads() {
         assert_eq!(h.join().unwrap(), want);
     }
 }
+
+/// The `ndarray` feature's methods (src/array.rs) evaluate in the arrays' own memory: no
+/// allocation either, for owned arrays and views.
+#[cfg(feature = "ndarray")]
+#[test]
+fn array_evaluation_does_not_allocate() {
+    use flowmap::ndarray::{s, Array2};
+    let m = model(TimeEmbedding::Raw);
+    let mut ws = m.workspace(16);
+    let x = Array2::from_shape_fn((16, m.dim()), |(i, j)| ((i * 3 + j) as f32 * 0.37).sin());
+    let mut out: Array2<f32> = m.zeros_array(16).unwrap();
+    let (allocs, r) = count(|| {
+        m.map_array(&mut ws, 0.1, 0.9, &x, &mut out)?;
+        m.velocity_array(&mut ws, 0.3, &x.view(), &mut out.view_mut())?;
+        let (noise, mut rows) = (x.slice(s![..5, ..]), out.slice_mut(s![3..8, ..]));
+        m.sample_array(&mut ws, &noise, Grid::Uniform(2), &mut rows)?;
+        m.sample_seeded_array(&mut ws, 5, Grid::Uniform(1), &mut out)?;
+        Ok::<(), flowmap::ArrayError>(())
+    });
+    r.unwrap();
+    assert_eq!(allocs, 0, "{allocs} allocations");
+}
