@@ -119,4 +119,44 @@ if [ -n "$missing" ]; then
   [ -n "${FLOWMAP_SKIP_C_TESTS:-}" ] || exit 1
 fi
 command -v valgrind >/dev/null || say "valgrind not found: the C suite's valgrind run will be skipped"
+# Fashion-MNIST (MIT licence) for the image examples: Debian ships it as
+# dataset-fashion-mnist (IDX files). `apt-get download` + `dpkg-deb -x` unpack it into .deps
+# without root and without installing anything. Optional: nothing in the test suite needs it.
+fetch_fashion_mnist() {
+  local out="$deps/fashion-mnist" tmp deb
+  [ -f "$out/.complete" ] && return
+  if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
+    say "Fashion-MNIST: apt-get/dpkg-deb not found; the image examples need it (skipped)"
+    return
+  fi
+  if ! apt-cache show dataset-fashion-mnist >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq >&2 || true
+    fi
+    if ! apt-cache show dataset-fashion-mnist >/dev/null 2>&1; then
+      say "Fashion-MNIST: the package lists do not know dataset-fashion-mnist; run"
+      say "'sudo apt-get update' (Debian/Ubuntu) and re-run scripts/setup.sh (skipped)"
+      return
+    fi
+  fi
+  say "fetching Fashion-MNIST (dataset-fashion-mnist) into $out (first run only)"
+  tmp=$(mktemp -d "$deps/tmp.XXXXXX")
+  chmod 0777 "$tmp" # apt drops to user _apt for the download when run as root
+  (cd "$tmp" && apt-get download -qq dataset-fashion-mnist >&2) || {
+    say "Fashion-MNIST: apt-get download failed (skipped)"; rm -rf "$tmp"; return; }
+  deb=$(ls "$tmp"/dataset-fashion-mnist_*.deb)
+  dpkg-deb -x "$deb" "$tmp/root"
+  rm -rf "$out"
+  mkdir -p "$out"
+  find "$tmp/root" -name '*-ubyte*' -exec mv {} "$out/" \;
+  rm -rf "$tmp"
+  if ls "$out"/train-images-idx3-ubyte* >/dev/null 2>&1; then
+    touch "$out/.complete"
+    say "Fashion-MNIST at .deps/fashion-mnist ($(ls "$out" | tr '\n' ' '))"
+  else
+    say "Fashion-MNIST: the package held no IDX files (skipped)"
+  fi
+}
+fetch_fashion_mnist
+
 say "ready: libtorch $TORCH_VERSION ($mode) at .deps/libtorch"

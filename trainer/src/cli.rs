@@ -124,7 +124,7 @@ pub struct TrainArgs {
     /// Activation: gelu-tanh (default), gelu-erf, silu, relu.
     #[arg(long, value_parser = parse_activation)]
     pub activation: Option<Activation>,
-    /// Base scale σ in normalised space (default: std of the normalised data).
+    /// Base scale σ in normalised space (default: 0.5 for images, else the std of the normalised data).
     #[arg(long)]
     pub sigma: Option<f64>,
     /// Random seed.
@@ -388,7 +388,7 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
         let sigma = cfg
             .sigma
             .or(teacher_stats.map(|t| t.2))
-            .unwrap_or(data.coordinate_std);
+            .unwrap_or(data.default_sigma());
         tch::manual_seed(cfg.seed as i64);
         let net = Mlp::new(data.mean.len(), &cfg.hidden, sigma, cfg.activation, dev);
         let info = RunInfo {

@@ -41,7 +41,8 @@ pub struct TrainConfig {
     pub hidden: Vec<usize>,
     /// Hidden activation.
     pub activation: Activation,
-    /// Base scale σ in normalised space; `None` = std of all normalised training coordinates.
+    /// Base scale σ in normalised space; `None` = 0.5 for images, else the std of all
+    /// normalised training coordinates.
     pub sigma: Option<f64>,
     /// Random seed (data, init, every batch).
     pub seed: u64,

@@ -16,8 +16,47 @@ pub struct TrainingData {
     pub data_shape: Vec<usize>,
     /// Number of rows.
     pub n: usize,
-    /// Std of all normalised coordinates (the paper's default base scale σ).
+    /// Std of all normalised coordinates (the paper's default base scale σ for 2-D data).
     pub coordinate_std: f64,
+}
+
+impl TrainingData {
+    /// Rows are images (`[C, H, W]`).
+    pub fn is_image(&self) -> bool {
+        self.data_shape.len() == 3
+    }
+
+    /// The default base scale σ: 0.5 for images in [−1, 1] (the paper's image setting), else
+    /// the std of the normalised coordinates.
+    pub fn default_sigma(&self) -> f64 {
+        if self.is_image() {
+            IMAGE_SIGMA
+        } else {
+            self.coordinate_std
+        }
+    }
+}
+
+/// The paper's base scale for images mapped to [−1, 1].
+pub const IMAGE_SIGMA: f64 = 0.5;
+
+/// Normalisation of image rows (`[C, H, W]`): one affine map for every pixel, never per-pixel
+/// statistics (a constant border pixel would otherwise be blown up). Data already in [−1, 1]
+/// (IDX and PNG files are mapped so on loading) is kept as it is; other image data (an .npy of
+/// 0..16 digits, say) is mapped from its value range [lo, hi] onto [−1, 1]. The model file's
+/// normalisation (mean = (lo + hi)/2, std = (hi − lo)/2 per value) declares the mapping, so the
+/// runtime's output is back in the data's own range.
+pub fn image_stats(ds: &Dataset) -> (Vec<f32>, Vec<f32>) {
+    let lo = ds.data.iter().copied().fold(f32::INFINITY, f32::min);
+    let hi = ds.data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let (mean, std) = if lo >= -1.0 && hi <= 1.0 {
+        (0.0, 1.0)
+    } else if hi > lo {
+        ((lo + hi) / 2.0, (hi - lo) / 2.0)
+    } else {
+        (lo, 1.0)
+    };
+    (vec![mean; ds.dim()], vec![std; ds.dim()])
 }
 
 /// Loads a dataset by built-in name or file path (errors name the problem and the location).
@@ -69,7 +108,13 @@ pub fn prepare(
     stats: Option<(Vec<f32>, Vec<f32>)>,
     device: Device,
 ) -> anyhow::Result<TrainingData> {
-    let (mean, std) = stats.unwrap_or_else(|| ds.stats());
+    let (mean, std) = stats.unwrap_or_else(|| {
+        if ds.data_shape.len() == 3 {
+            image_stats(&ds)
+        } else {
+            ds.stats()
+        }
+    });
     if mean.len() != ds.dim() {
         anyhow::bail!(
             "data has {} dimensions but the model expects {}",
@@ -99,4 +144,41 @@ pub fn prepare(
         n,
         coordinate_std: if var > 0.0 { var.sqrt() } else { 1.0 },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_get_one_affine_map_not_per_pixel_statistics() {
+        // Pixels already in [−1, 1] (IDX, PNG): kept as they are, σ 0.5.
+        let ds = Dataset::new(
+            vec![-1.0, 0.5, 1.0, -1.0, 0.0, 1.0, 1.0, -0.5],
+            vec![1, 2, 2],
+        )
+        .unwrap();
+        assert_eq!(image_stats(&ds), (vec![0.0; 4], vec![1.0; 4]));
+        let data = prepare(ds, None, Device::Cpu).unwrap();
+        assert!(data.is_image() && data.default_sigma() == IMAGE_SIGMA);
+        // 0..16 digits: [0, 16] → [−1, 1] through mean 8, std 8 for every pixel, even a
+        // constant one (per-pixel statistics would give it std 1 and others another scale).
+        let ds = Dataset::new(
+            vec![0.0, 16.0, 4.0, 0.0, 8.0, 12.0, 0.0, 2.0],
+            vec![1, 2, 2],
+        )
+        .unwrap();
+        assert_eq!(image_stats(&ds), (vec![8.0; 4], vec![8.0; 4]));
+        let data = prepare(ds, None, Device::Cpu).unwrap();
+        let v: Vec<f32> = Vec::try_from(data.normalized.view([-1])).unwrap();
+        assert_eq!(v, vec![-1.0, 1.0, -0.5, -1.0, 0.0, 0.5, -1.0, -0.75]);
+        // 2-D points keep per-dimension statistics and the coordinate std.
+        let ds = Dataset::new(vec![0.0, 10.0, 2.0, 30.0], vec![2]).unwrap();
+        let data = prepare(ds, None, Device::Cpu).unwrap();
+        assert!(!data.is_image());
+        assert_eq!(
+            (data.mean.clone(), data.std.clone()),
+            (vec![1.0, 20.0], vec![1.0, 10.0])
+        );
+    }
 }

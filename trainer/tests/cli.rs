@@ -383,3 +383,45 @@ fn ctrl_c_saves_and_resume_finishes() {
         .steps;
     assert_eq!(done, saved + 20);
 }
+
+/// Images train end to end: an IDX file (the Fashion-MNIST format) of 4×4 images is read in
+/// [−1, 1], trained with σ = 0.5 and no per-pixel normalisation, exported with its image shape
+/// and plotted as an image grid by `eval --plot`.
+#[test]
+fn idx_images_train_export_and_plot() {
+    let d = tempdir("idx");
+    let mut idx = vec![0u8, 0, 8, 3];
+    for dim in [60u32, 4, 4] {
+        idx.extend_from_slice(&dim.to_be_bytes());
+    }
+    idx.extend((0..60 * 16).map(|i| ((i * 37) % 256) as u8));
+    let data = d.join("train-images-idx3-ubyte");
+    std::fs::write(&data, idx).unwrap();
+    let out = d.join("run");
+    let mut args = vec!["train", "--data", s(&data), "--out", s(&out)];
+    args.extend_from_slice(TINY);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let model = flowmap::Model::from_file(out.join("model.safetensors")).unwrap();
+    assert_eq!(model.data_shape(), &[1, 4, 4]);
+    assert_eq!(model.meta().sigma, 0.5);
+    let norm = &model.meta().normalization;
+    assert!(norm.mean.iter().all(|&m| m == 0.0) && norm.std.iter().all(|&v| v == 1.0));
+    let png = d.join("grid.png");
+    let o = run(&[
+        "eval",
+        "--model",
+        s(&out.join("model.safetensors")),
+        "--data",
+        s(&data),
+        "--steps",
+        "1,2",
+        "--n",
+        "20",
+        "--no-ode",
+        "--plot",
+        s(&png),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::metadata(&png).unwrap().len() > 100, "no image grid");
+}

@@ -174,7 +174,8 @@ impl fmt::Display for DataError {
             ),
             DataError::UnknownExtension { .. } => write!(
                 f,
-                "{p}: unknown data file extension (expected .npy, .csv or .safetensors)"
+                "{p}: unknown data file extension (expected .npy, .csv, .safetensors, an IDX \
+                 file (-ubyte, .idx, optionally .gz) or a folder of PNG files)"
             ),
             DataError::KeyNotSupported { key, .. } => write!(
                 f,

@@ -7,6 +7,7 @@
 mod csv;
 mod dataset;
 mod error;
+mod images;
 mod npy;
 mod rng;
 mod st;
@@ -15,6 +16,10 @@ mod toy;
 pub use csv::{parse_csv, to_csv_string, write_csv};
 pub use dataset::{denormalize_rows, normalize_rows, Dataset};
 pub use error::DataError;
+pub use images::{
+    load_idx_images, load_idx_labels, load_png_folder, parse_idx_images, pixel_to_value,
+    PIXEL_RANGE,
+};
 pub use npy::{parse_npy, to_npy_bytes, write_npy};
 pub use rng::Rng;
 pub use st::{parse_safetensors, tensor_to_f32};
@@ -25,13 +30,39 @@ pub use toy::{
 
 use std::path::{Path, PathBuf};
 
-/// Loads a data file, choosing the format by extension: `.npy`, `.csv` or `.safetensors`.
+/// An IDX file by its name: `…-ubyte`, `.idx`, `.idx3`, optionally followed by `.gz`.
+fn is_idx(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    name.ends_with("-ubyte") || name.ends_with(".idx") || name.ends_with(".idx3")
+}
+
+/// Loads a data file, choosing the format by extension: `.npy`, `.csv` or `.safetensors`;
+/// an IDX image file (`…-ubyte[.gz]`, `.idx[.gz]`) or a folder of PNG files gives images in
+/// [`PIXEL_RANGE`] (see [`load_idx_images`], [`load_png_folder`]).
 ///
 /// `key` names the tensor inside a `.safetensors` file holding several; passing a key for any
 /// other format is an error (it would otherwise be silently ignored). Every loaded value must be
 /// finite.
 pub fn load(path: impl AsRef<Path>, key: Option<&str>) -> Result<Dataset, DataError> {
     let path = path.as_ref();
+    if path.is_dir() || is_idx(path) {
+        if let Some(k) = key {
+            return Err(DataError::KeyNotSupported {
+                path: path.to_path_buf(),
+                key: k.to_string(),
+            });
+        }
+        return if path.is_dir() {
+            load_png_folder(path)
+        } else {
+            load_idx_images(path)
+        };
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
