@@ -17,6 +17,7 @@ pub mod net;
 pub mod objective;
 pub mod optim;
 pub mod train;
+pub mod unet;
 
 /// `flowmap-train <version>`, recorded in every file the trainer writes.
 pub fn trainer_id() -> String {
