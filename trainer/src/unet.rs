@@ -5,8 +5,8 @@
 //! so that X_{s,t}(x) = x at the start.
 //!
 //! Parameters are kept by their model-file names, so export, EMA copies and checkpoints need no
-//! positional bookkeeping. Tangents (JVPs) through the net are not here yet: LSD and ESD on
-//! images need them (issue 12); FM and PSD need forward evaluations only.
+//! positional bookkeeping. Exact tangents (∂_t, ∂_s, the spatial JVP that LSD and ESD need)
+//! come from libtorch's forward-mode AD ([`crate::forward_ad`]), differentiable in θ.
 
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
@@ -445,7 +445,7 @@ impl UNet {
         let (q, k, v) = (qkv.select(1, 0), qkv.select(1, 1), qkv.select(1, 2));
         // scores[b, head, query, key] = q·k / √d; softmax over keys (max-subtracted by libtorch).
         let scores = q.transpose(2, 3).matmul(&k) / (d as f64).sqrt();
-        let att = scores.softmax(-1, Kind::Float);
+        let att = scores.softmax(-1, scores.kind());
         let out = v.matmul(&att.transpose(2, 3)).reshape([b, ch, hh, ww]);
         h + self.conv(&out, &format!("{a}.proj"), 1)
     }
@@ -454,7 +454,7 @@ impl UNet {
     pub fn velocity(&self, s: &Tensor, t: &Tensor, x: &Tensor) -> Tensor {
         let cfg = &self.config;
         let f = Tensor::from_slice(&cfg.frequencies)
-            .to_kind(Kind::Float)
+            .to_kind(x.kind())
             .to_device(x.device())
             .unsqueeze(0)
             * (2.0 * std::f64::consts::PI);
@@ -505,6 +505,37 @@ impl UNet {
         }
         let out = self.conv(&self.norm(&h, "out.norm").silu(), "out.conv", 1);
         out * self.sigma
+    }
+
+    /// v_{s,t}(x) and its exact directional derivative along (ds, dt, dx) (`None`: zero),
+    /// both differentiable in θ. ds, dt: [B, 1] or broadcastable; dx: like x.
+    pub fn velocity_jvp(
+        &self,
+        s: &Tensor,
+        t: &Tensor,
+        x: &Tensor,
+        tangent: (Option<&Tensor>, Option<&Tensor>, Option<&Tensor>),
+    ) -> (Tensor, Tensor) {
+        let (ds, dt, dx) = tangent;
+        crate::forward_ad::jvp(
+            |i| self.velocity(&i[0], &i[1], &i[2]),
+            &[s, t, x],
+            &[ds, dt, dx],
+        )
+    }
+
+    /// The same network with every parameter converted to `kind` (float64 for checks against
+    /// finite differences).
+    pub fn to_kind(&self, kind: Kind) -> UNet {
+        UNet {
+            config: self.config.clone(),
+            sigma: self.sigma,
+            params: self
+                .params
+                .iter()
+                .map(|(n, p)| (n.clone(), p.detach().to_kind(kind)))
+                .collect(),
+        }
     }
 
     /// X_{s,t}(x) = x + (t − s)·v_{s,t}(x).
@@ -652,5 +683,54 @@ mod tests {
         // One 3×3 conv counted by hand: conv_in of the cpu preset is 1→32 channels at 28×28.
         assert_eq!(level_size(28, 2), 7);
         assert_eq!(level_size(7, 1), 4);
+    }
+
+    /// The whole U-Net's tangents against float64 central differences: ∂_t (LSD), ∂_s and
+    /// the spatial JVP (ESD), on odd-sized RGB images with attention at two levels.
+    #[test]
+    fn whole_net_jvps_match_float64_central_differences() {
+        tch::manual_seed(11);
+        let mut cfg = Preset::Tiny.config([3, 7, 5]);
+        cfg.attention = vec![7, 4];
+        let net = UNet::new(cfg, 0.5, Device::Cpu).to_kind(Kind::Double);
+        tch::no_grad(|| {
+            // A non-zero output layer, so the map is not the identity.
+            let w = &net.params["out.conv.weight"];
+            let _ = w.shallow_clone().copy_(&(w.randn_like() * 0.3));
+        });
+        let opts = (Kind::Double, Device::Cpu);
+        let x = Tensor::randn([2, 3, 7, 5], opts);
+        let s = Tensor::from_slice(&[0.2f64, 0.05]).view([2, 1]);
+        let t = Tensor::from_slice(&[0.7f64, 0.9]).view([2, 1]);
+        let one = Tensor::ones([2, 1], opts);
+        let dx = x.randn_like();
+        let h = 1e-5;
+        let v = |s: &Tensor, t: &Tensor, x: &Tensor| net.velocity(s, t, x);
+        let cases: [(&str, Tensor, Tensor); 3] = [
+            (
+                "d/dt",
+                net.velocity_jvp(&s, &t, &x, (None, Some(&one), None)).1,
+                (v(&s, &(&t + h), &x) - v(&s, &(&t - h), &x)) / (2.0 * h),
+            ),
+            (
+                "d/ds",
+                net.velocity_jvp(&s, &t, &x, (Some(&one), None, None)).1,
+                (v(&(&s + h), &t, &x) - v(&(&s - h), &t, &x)) / (2.0 * h),
+            ),
+            (
+                "spatial",
+                net.velocity_jvp(&s, &t, &x, (None, None, Some(&dx))).1,
+                (v(&s, &t, &(&x + &dx * h)) - v(&s, &t, &(&x - &dx * h))) / (2.0 * h),
+            ),
+        ];
+        for (name, jvp, fd) in cases {
+            let err = (&jvp - &fd).abs().max().double_value(&[]);
+            let scale = fd.abs().max().double_value(&[]);
+            assert!(scale > 1e-6, "{name}: a trivial derivative proves nothing");
+            assert!(err / scale < 1e-6, "{name}: off by {err} (scale {scale})");
+        }
+        // The primal of the JVP is the plain forward pass.
+        let (primal, _) = net.velocity_jvp(&s, &t, &x, (None, Some(&one), None));
+        assert!(primal.allclose(&v(&s, &t, &x), 1e-12, 1e-12, false));
     }
 }

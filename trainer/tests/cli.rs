@@ -423,5 +423,8 @@ fn idx_images_train_export_and_plot() {
         s(&png),
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(std::fs::metadata(&png).unwrap().len() > 100, "no image grid");
+    assert!(
+        std::fs::metadata(&png).unwrap().len() > 100,
+        "no image grid"
+    );
 }
