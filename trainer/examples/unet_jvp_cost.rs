@@ -29,9 +29,12 @@ fn main() {
     let net = UNet::new(cfg, 0.5, Device::Cpu);
     tch::no_grad(|| {
         let w = &net.params["out.conv.weight"];
-        let _ = w.shallow_clone().copy_(&(w.randn_like() * 0.1));
+        w.shallow_clone().copy_(&(w.randn_like() * 0.1));
     });
-    let x = Tensor::randn([batch, 1, side as i64, side as i64], (Kind::Float, Device::Cpu));
+    let x = Tensor::randn(
+        [batch, 1, side as i64, side as i64],
+        (Kind::Float, Device::Cpu),
+    );
     let s = Tensor::rand([batch, 1], (Kind::Float, Device::Cpu)) * 0.5;
     let t = &s + 0.5;
     let one = t.ones_like();

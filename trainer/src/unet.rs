@@ -696,7 +696,7 @@ mod tests {
         tch::no_grad(|| {
             // A non-zero output layer, so the map is not the identity.
             let w = &net.params["out.conv.weight"];
-            let _ = w.shallow_clone().copy_(&(w.randn_like() * 0.3));
+            w.shallow_clone().copy_(&(w.randn_like() * 0.3));
         });
         let opts = (Kind::Double, Device::Cpu);
         let x = Tensor::randn([2, 3, 7, 5], opts);
