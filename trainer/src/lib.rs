@@ -12,6 +12,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod export;
+pub mod flownet;
 pub mod forward_ad;
 pub mod interpolant;
 pub mod net;

@@ -3,8 +3,9 @@
 //! progressive (PSD, uniform or midpoint). With a frozen teacher velocity b̂ the same terms
 //! become teacher distillation (LMD / EMD / progressive with a b̂-regressed diagonal).
 
+use crate::flownet::FlowNet;
 use crate::interpolant;
-use crate::net::{Mlp, Tangent};
+use crate::net::Tangent;
 use flowmap::schema::Interpolant;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -172,13 +173,13 @@ pub enum Teacher<'a> {
     /// v_{t,t} of the current parameters, detached.
     SelfDistill,
     /// A frozen flow-matching model's velocity b̂_t.
-    Frozen(&'a Mlp),
+    Frozen(&'a dyn FlowNet),
 }
 
 /// Computes the loss for data `x1` ([B, d], normalised) and base noise `x0` ([B, d], already
 /// scaled by σ), with times `tb`.
 pub fn loss(
-    net: &Mlp,
+    net: &dyn FlowNet,
     teacher: &Teacher,
     cfg: &LossConfig,
     x0: &Tensor,

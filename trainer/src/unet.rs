@@ -443,9 +443,13 @@ impl UNet {
             .conv(&self.norm(h, &format!("{a}.norm")), &format!("{a}.qkv"), 1)
             .view([b, 3, n, d, hh * ww]);
         let (q, k, v) = (qkv.select(1, 0), qkv.select(1, 1), qkv.select(1, 2));
-        // scores[b, head, query, key] = q·k / √d; softmax over keys (max-subtracted by libtorch).
+        // scores[b, head, query, key] = q·k / √d; softmax over keys, max-subtracted, written
+        // out of place: libtorch's fused softmax, differentiated forward then backward
+        // (LSD/ESD's tangents under the training gradient), updates a saved exp in place and
+        // fails.
         let scores = q.transpose(2, 3).matmul(&k) / (d as f64).sqrt();
-        let att = scores.softmax(-1, scores.kind());
+        let e = (&scores - scores.amax(-1, true).detach()).exp();
+        let att = &e / e.sum_dim_intlist(-1, true, e.kind());
         let out = v.matmul(&att.transpose(2, 3)).reshape([b, ch, hh, ww]);
         h + self.conv(&out, &format!("{a}.proj"), 1)
     }
