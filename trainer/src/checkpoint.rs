@@ -5,7 +5,9 @@
 
 use crate::config::TrainConfig;
 use crate::net::Mlp;
+use crate::network::{Arch, Network};
 use crate::optim::{Ema, RAdam};
+use crate::unet::UNet;
 use anyhow::{anyhow, bail, Context};
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
@@ -20,7 +22,7 @@ pub const EMA_DECAYS: [f64; 2] = [0.999, 0.9999];
 /// Everything that changes during training.
 pub struct TrainState {
     /// The network being trained.
-    pub net: Mlp,
+    pub net: Network,
     /// Optimiser state.
     pub opt: RAdam,
     /// EMA copies for [`EMA_DECAYS`].
@@ -53,7 +55,8 @@ const CRC_KEY: &str = "crc32";
 
 impl TrainState {
     /// A fresh state around `net`.
-    pub fn new(net: Mlp) -> TrainState {
+    pub fn new(net: impl Into<Network>) -> TrainState {
+        let net = net.into();
         let opt = RAdam::new(&net.parameters());
         let named = net.named_parameters();
         let ema = EMA_DECAYS.iter().map(|&b| Ema::new(b, &named)).collect();
@@ -215,10 +218,24 @@ pub fn load(path: &Path, device: Device) -> anyhow::Result<(TrainState, RunInfo)
             .view(shape.as_slice())
             .to_device(device))
     };
-    let layers = info.config.hidden.len() + 1;
-    let names: Vec<String> = (0..layers)
-        .flat_map(|i| [format!("layers.{i}.weight"), format!("layers.{i}.bias")])
-        .collect();
+    let unet_config = match info.config.arch {
+        Arch::Mlp => None,
+        Arch::Unet => {
+            let [c, h, w] = info.data_shape[..] else {
+                bail!(
+                    "{}: a U-Net checkpoint needs [C, H, W] data",
+                    path.display()
+                );
+            };
+            Some(info.config.unet_preset.config([c, h, w]))
+        }
+    };
+    let names: Vec<String> = match &unet_config {
+        None => (0..info.config.hidden.len() + 1)
+            .flat_map(|i| [format!("layers.{i}.weight"), format!("layers.{i}.bias")])
+            .collect(),
+        Some(cfg) => cfg.tensor_shapes().into_keys().collect(),
+    };
     let mut group = |prefix: &str| -> anyhow::Result<Vec<(String, Tensor)>> {
         names
             .iter()
@@ -234,13 +251,22 @@ pub fn load(path: &Path, device: Device) -> anyhow::Result<(TrainState, RunInfo)
         .collect::<Result<_, _>>()?;
     let m = unnamed(group("radam_m")?);
     let v = unnamed(group("radam_v")?);
-    let (weights, biases) = split_layers(
-        params
-            .into_iter()
-            .map(|p| p.set_requires_grad(true))
-            .collect(),
-    );
-    let net = Mlp::from_tensors(weights, biases, info.sigma, info.config.activation);
+    let params: Vec<Tensor> = params
+        .into_iter()
+        .map(|p| p.set_requires_grad(true))
+        .collect();
+    let net: Network = match unet_config {
+        None => {
+            let (weights, biases) = split_layers(params);
+            Mlp::from_tensors(weights, biases, info.sigma, info.config.activation).into()
+        }
+        Some(config) => UNet {
+            config,
+            sigma: info.sigma,
+            params: names.iter().cloned().zip(params).collect(),
+        }
+        .into(),
+    };
     let mut opt = RAdam::new(&net.parameters());
     opt.m = m;
     opt.v = v;

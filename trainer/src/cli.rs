@@ -3,8 +3,10 @@
 use crate::checkpoint::{self, RunInfo, TrainState};
 use crate::config::{parse_hidden, TrainConfig, WeightsChoice};
 use crate::export;
+use crate::network::{Arch, Network};
 use crate::objective::{Method, StopGrad};
 use crate::train::{self, Outcome, RunOptions, RunPaths};
+use crate::unet::{Preset, UNet};
 use crate::{data, device, net::Mlp};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -118,6 +120,12 @@ pub struct TrainArgs {
     /// step's loss: catches a run that diverges without NaN. 0 = off. [default: 1000]
     #[arg(long)]
     pub max_loss_growth: Option<f64>,
+    /// Network: mlp (default; vectors and 2-D points) or unet (images [C, H, W]).
+    #[arg(long, value_parser = parse_arch)]
+    pub arch: Option<Arch>,
+    /// U-Net size for --arch unet: tiny (tests), cpu (default) or gpu.
+    #[arg(long, value_parser = parse_preset)]
+    pub unet_preset: Option<Preset>,
     /// Hidden layers: WIDTHxDEPTH (256x3) or a list (512,512,512). The paper's 2-D net is 512x5.
     #[arg(long, value_parser = parse_widths)]
     pub hidden: Option<Widths>,
@@ -173,6 +181,14 @@ fn parse_widths(s: &str) -> Result<Widths, String> {
     parse_hidden(s).map(Widths)
 }
 
+fn parse_arch(s: &str) -> Result<Arch, String> {
+    Arch::from_name(s).ok_or_else(|| format!("unknown architecture '{s}': use mlp or unet"))
+}
+
+fn parse_preset(s: &str) -> Result<Preset, String> {
+    Preset::from_name(s).ok_or_else(|| format!("unknown U-Net preset '{s}': use tiny, cpu or gpu"))
+}
+
 fn parse_weights(s: &str) -> Result<WeightsChoice, String> {
     WeightsChoice::parse(s).map_err(|e| e.to_string())
 }
@@ -226,7 +242,9 @@ impl TrainArgs {
             lr,
             lr_decay_steps,
             clip,
-            max_loss_growth
+            max_loss_growth,
+            arch,
+            unet_preset
         );
         if let Some(w) = &self.hidden {
             cfg.hidden = w.0.clone();
@@ -390,7 +408,33 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
             .or(teacher_stats.map(|t| t.2))
             .unwrap_or(data.default_sigma());
         tch::manual_seed(cfg.seed as i64);
-        let net = Mlp::new(data.mean.len(), &cfg.hidden, sigma, cfg.activation, dev);
+        let net: Network = match cfg.arch {
+            Arch::Mlp => Mlp::new(data.mean.len(), &cfg.hidden, sigma, cfg.activation, dev).into(),
+            Arch::Unet => {
+                let [c, h, w] = data.data_shape[..] else {
+                    bail!(
+                        "--arch unet needs images ([C, H, W] rows: an IDX file, a PNG folder or a \
+                         4-D .npy); {} has rows of shape {:?}",
+                        cfg.data,
+                        data.data_shape
+                    );
+                };
+                if cfg.teacher.is_some() {
+                    bail!("--teacher applies to MLP runs (the teacher is an MLP model file)");
+                }
+                let ucfg = cfg.unet_preset.config([c, h, w]);
+                ucfg.validate().map_err(|e| {
+                    anyhow::anyhow!("--unet-preset {}: {e}", cfg.unet_preset.name())
+                })?;
+                eprintln!(
+                    "U-Net preset {} on {c}x{h}x{w}: {} parameters, {:.1} MFLOP per image (forward)",
+                    cfg.unet_preset.name(),
+                    ucfg.num_parameters(),
+                    ucfg.flops_per_image() as f64 / 1e6
+                );
+                UNet::new(ucfg, sigma, dev).into()
+            }
+        };
         let info = RunInfo {
             step: 0,
             config: cfg.clone(),
@@ -419,12 +463,15 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
         });
     }
     eprintln!(
-        "training {} on {} ({} points, dim {}) with MLP hidden {:?}, batch {}, {} steps on {}",
+        "training {} on {} ({} points, dim {}) with {}, batch {}, {} steps on {}",
         info.config.method.name(),
         info.config.data,
         data.n,
         data.mean.len(),
-        info.config.hidden,
+        match info.config.arch {
+            Arch::Mlp => format!("MLP hidden {:?}", info.config.hidden),
+            Arch::Unet => format!("U-Net preset {}", info.config.unet_preset.name()),
+        },
         info.config.batch,
         info.config.steps,
         device::describe(dev)
@@ -464,6 +511,21 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
         return Ok(3);
     }
     let choice = info.config.export_weights;
+    if state.net.as_mlp().is_none() {
+        eprintln!(
+            "not exported: U-Net model files are format v2, which the runtime reads once its \
+             U-Net support (issue 11) lands; the run is kept in {}",
+            paths.checkpoint().display()
+        );
+        let loss_png = paths.dir.join("loss.png");
+        plots::plot_log(&paths.log(), &loss_png)?;
+        eprintln!("wrote {}", loss_png.display());
+        return Ok(if outcome == Outcome::Interrupted {
+            130
+        } else {
+            0
+        });
+    }
     let bytes = export_state(&state, &info, choice, flowmap::write::WeightDtype::F32)?;
     checkpoint::write_atomically(&paths.model(), &bytes)?;
     eprintln!(
@@ -512,7 +574,7 @@ pub fn export_state(
     choice: WeightsChoice,
     dtype: flowmap::write::WeightDtype,
 ) -> anyhow::Result<Vec<u8>> {
-    let net = export::select_weights(state, choice);
+    let net = export::select_weights(state, choice)?;
     let meta = export::model_meta(info, net.hidden(), choice);
     export::to_model_bytes(&net, &meta, dtype)
 }

@@ -1,6 +1,8 @@
 //! Training configuration: defaults, a TOML file, and command-line flags (flags win).
 
+use crate::network::Arch;
 use crate::objective::{Method, StopGrad};
+use crate::unet::Preset;
 use flowmap::schema::{Activation, Interpolant};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -37,7 +39,11 @@ pub struct TrainConfig {
     /// Stop when the loss exceeds this many times the loss of the run's first step (in this
     /// process): a run that diverges while staying finite. 0 turns the guard off.
     pub max_loss_growth: f64,
-    /// Hidden layer widths.
+    /// Network family: `mlp` (default) or `unet` (images).
+    pub arch: Arch,
+    /// U-Net settings by name (`--arch unet`): tiny, cpu (default) or gpu.
+    pub unet_preset: Preset,
+    /// Hidden layer widths (MLP).
     pub hidden: Vec<usize>,
     /// Hidden activation.
     pub activation: Activation,
@@ -76,6 +82,8 @@ impl Default for TrainConfig {
             lr_decay_steps: 35_000,
             clip: 10.0,
             max_loss_growth: 1000.0,
+            arch: Arch::Mlp,
+            unet_preset: Preset::Cpu,
             hidden: vec![256, 256, 256],
             activation: Activation::GeluTanh,
             sigma: None,

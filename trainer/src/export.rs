@@ -11,7 +11,13 @@ use tch::{Device, Kind, Tensor};
 pub use crate::config::WeightsChoice;
 
 /// A detached network with the chosen weights.
-pub fn select_weights(state: &TrainState, choice: WeightsChoice) -> Mlp {
+pub fn select_weights(state: &TrainState, choice: WeightsChoice) -> anyhow::Result<Mlp> {
+    let Some(mlp) = state.net.as_mlp() else {
+        anyhow::bail!(
+            "U-Net runs cannot be exported yet: their model files are format v2, which the \
+             runtime reads once its U-Net support (issue 11) lands; the checkpoint keeps the run"
+        );
+    };
     let named = state.net.named_parameters();
     let flat: Vec<Tensor> = named
         .iter()
@@ -28,7 +34,7 @@ pub fn select_weights(state: &TrainState, choice: WeightsChoice) -> Mlp {
         })
         .collect();
     let (w, b) = crate::checkpoint::split_layers(flat);
-    Mlp::from_tensors(w, b, state.net.sigma, state.net.activation)
+    Ok(Mlp::from_tensors(w, b, mlp.sigma, mlp.activation))
 }
 
 /// The model-file metadata for a run.

@@ -16,6 +16,7 @@ pub mod flownet;
 pub mod forward_ad;
 pub mod interpolant;
 pub mod net;
+pub mod network;
 pub mod objective;
 pub mod optim;
 pub mod train;

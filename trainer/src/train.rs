@@ -124,7 +124,7 @@ pub fn train_step(
     // x1 ← next data batch; x0 ← σ·N(0, I).
     let idx = Tensor::randint(data.n as i64, [b], (Kind::Int64, device));
     let x1 = data.normalized.index_select(0, &idx);
-    let x0 = Tensor::randn(x1.size(), (Kind::Float, device)) * state.net.sigma;
+    let x0 = Tensor::randn(x1.size(), (Kind::Float, device)) * state.net.sigma();
     // (s, t): a fraction cfg.diag_fraction on the diagonal, the rest uniform on the triangle.
     let times = objective::sample_times(b, cfg.diag_fraction, cfg.method, device);
     let loss_cfg = LossConfig {
@@ -138,7 +138,7 @@ pub fn train_step(
         None => Teacher::SelfDistill,
     };
     // L ← diagonal + off-diagonal loss.
-    let out = objective::loss(&state.net, &teacher, &loss_cfg, &x0, &x1, &times);
+    let out = objective::loss(state.net.flow(), &teacher, &loss_cfg, &x0, &x1, &times);
     let loss = out.loss.double_value(&[]);
     if !loss.is_finite() {
         bail!("non-finite loss ({loss}) at step {}", state.step + 1);

@@ -39,11 +39,13 @@ pub struct UNetConfig {
 }
 
 /// Named settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Preset {
     /// Tests: 8×8 digits in seconds.
     Tiny,
     /// Fashion-MNIST on a few CPU cores.
+    #[default]
     Cpu,
     /// Fashion-MNIST / CIFAR-sized runs on a GPU.
     Gpu,
@@ -51,6 +53,15 @@ pub enum Preset {
 
 impl Preset {
     /// `tiny`, `cpu` or `gpu`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Tiny => "tiny",
+            Preset::Cpu => "cpu",
+            Preset::Gpu => "gpu",
+        }
+    }
+
+    /// The preset called `s`.
     pub fn from_name(s: &str) -> Option<Preset> {
         match s {
             "tiny" => Some(Preset::Tiny),

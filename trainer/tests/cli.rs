@@ -428,3 +428,76 @@ fn idx_images_train_export_and_plot() {
         "no image grid"
     );
 }
+
+/// `--arch unet` trains a U-Net on images with every method's objective (LSD here: exact
+/// tangents by forward-mode AD), prints its size and cost, checkpoints and resumes; 2-D data is
+/// refused before training.
+#[test]
+fn unet_trains_on_images_resumes_and_refuses_points() {
+    let d = tempdir("unet");
+    let mut idx = vec![0u8, 0, 8, 3];
+    for dim in [40u32, 8, 8] {
+        idx.extend_from_slice(&dim.to_be_bytes());
+    }
+    idx.extend((0..40 * 64).map(|i| if (i / 8 + i / 64) % 3 == 0 { 255 } else { 0 }));
+    let data = d.join("bars.idx");
+    std::fs::write(&data, idx).unwrap();
+    let out = d.join("run");
+    let base = [
+        "train",
+        "--arch",
+        "unet",
+        "--unet-preset",
+        "tiny",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+        "--batch",
+        "8",
+        "--threads",
+        "1",
+        "--quiet",
+        "--eval-samples",
+        "0",
+        "--checkpoint-every",
+        "2",
+    ];
+    for method in ["lsd", "esd", "psd-midpoint"] {
+        let _ = std::fs::remove_dir_all(&out);
+        let mut args = base.to_vec();
+        args.extend(["--method", method, "--steps", "3"]);
+        let o = run(&args);
+        let msg = text(&o);
+        assert!(o.status.success(), "{method}: {msg}");
+        assert!(
+            msg.contains("parameters") && msg.contains("MFLOP per image"),
+            "{msg}"
+        );
+        assert!(msg.contains("not exported"), "{msg}");
+        assert!(out.join("checkpoint.safetensors").exists());
+    }
+    // Resume the last run (PSD-M) to 5 steps from its checkpoint.
+    let o = run(&[
+        "train",
+        "--out",
+        s(&out),
+        "--resume",
+        "--steps",
+        "5",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let log = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
+    assert!(log.contains("\"step\":5"), "{log}");
+    // Points are not images.
+    let mut args = base.to_vec();
+    args[6] = "checkerboard";
+    args.extend(["--steps", "3"]);
+    let o = run(&args);
+    assert!(
+        !o.status.success() && text(&o).contains("--arch unet needs images"),
+        "{}",
+        text(&o)
+    );
+}
