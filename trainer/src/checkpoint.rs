@@ -234,7 +234,11 @@ pub fn load(path: &Path, device: Device) -> anyhow::Result<(TrainState, RunInfo)
         None => (0..info.config.hidden.len() + 1)
             .flat_map(|i| [format!("layers.{i}.weight"), format!("layers.{i}.bias")])
             .collect(),
-        Some(cfg) => cfg.tensor_shapes().into_keys().collect(),
+        Some(cfg) => cfg
+            .tensor_shapes()
+            .into_keys()
+            .chain(cfg.loss_weight_shapes().into_keys())
+            .collect(),
     };
     let mut group = |prefix: &str| -> anyhow::Result<Vec<(String, Tensor)>> {
         names
@@ -260,12 +264,20 @@ pub fn load(path: &Path, device: Device) -> anyhow::Result<(TrainState, RunInfo)
             let (weights, biases) = split_layers(params);
             Mlp::from_tensors(weights, biases, info.sigma, info.config.activation).into()
         }
-        Some(config) => UNet {
-            config,
-            sigma: info.sigma,
-            params: names.iter().cloned().zip(params).collect(),
+        Some(config) => {
+            let (loss_weight, params): (BTreeMap<_, _>, BTreeMap<_, _>) = names
+                .iter()
+                .cloned()
+                .zip(params)
+                .partition(|(n, _)| n.starts_with(crate::unet::LOSS_WEIGHT_PREFIX));
+            UNet {
+                config,
+                sigma: info.sigma,
+                params,
+                loss_weight,
+            }
+            .into()
         }
-        .into(),
     };
     let mut opt = RAdam::new(&net.parameters());
     opt.m = m;

@@ -21,6 +21,12 @@ pub trait FlowNet {
         tangent: &Tangent,
     ) -> (Tensor, Tensor);
 
+    /// The learned loss weight w(s, t) per row ([B]), or `None` for the paper's constant
+    /// w = 1 (its MLP runs).
+    fn loss_weight(&self, _s: &Tensor, _t: &Tensor) -> Option<Tensor> {
+        None
+    }
+
     /// The flow map X_{s,t}(z) = z + (t − s)·v_{s,t}(z).
     fn map(&self, s: &Tensor, t: &Tensor, z: &Tensor) -> Tensor {
         z + (t - s) * self.velocity(s, t, z)
@@ -74,5 +80,9 @@ impl FlowNet for UNet {
             (tangent.ds, tangent.dt, dz.as_ref()),
         );
         (v.view([rows, -1]), dv.view([rows, -1]))
+    }
+
+    fn loss_weight(&self, s: &Tensor, t: &Tensor) -> Option<Tensor> {
+        Some(UNet::loss_weight(self, s, t))
     }
 }

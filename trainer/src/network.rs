@@ -61,7 +61,12 @@ impl Network {
     pub fn named_parameters(&self) -> Vec<(String, &Tensor)> {
         match self {
             Network::Mlp(m) => m.named_parameters(),
-            Network::UNet(u) => u.params.iter().map(|(n, p)| (n.clone(), p)).collect(),
+            Network::UNet(u) => u
+                .params
+                .iter()
+                .chain(&u.loss_weight)
+                .map(|(n, p)| (n.clone(), p))
+                .collect(),
         }
     }
 

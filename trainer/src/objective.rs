@@ -149,7 +149,7 @@ pub struct LossConfig {
 
 /// The loss of one batch and its raw parts (for logging; detached).
 pub struct LossOutput {
-    /// (B_d·mean ℓ_diag + B_o·mean ℓ_off)/B, with ℓ = e^{-1}·err + 1.
+    /// (B_d·mean ℓ_diag + B_o·mean ℓ_off)/B, with ℓ = e^{−w}·err + w (w = 1, or learned).
     pub loss: Tensor,
     /// Mean raw diagonal error (sum over dimensions), detached.
     pub diag_err: Tensor,
@@ -157,9 +157,13 @@ pub struct LossOutput {
     pub off_err: Tensor,
 }
 
-/// The paper's per-sample weighting exp(−w)·err + w with the constant w = 1 its MLP uses.
-fn weighted(err: &Tensor) -> Tensor {
-    err * (-1.0f64).exp() + 1.0
+/// The paper's per-sample weighting exp(−w)·err + w (§2.1): the constant w = 1 its MLP uses,
+/// or a learned w(s, t) per row.
+fn weighted(err: &Tensor, w: Option<Tensor>) -> Tensor {
+    match w {
+        None => err * (-1.0f64).exp() + 1.0,
+        Some(w) => err * (-&w).exp() + w,
+    }
 }
 
 /// Per-sample squared error summed over dimensions, [B].
@@ -204,7 +208,8 @@ pub fn loss(
         Teacher::Frozen(_) => teacher_velocity(&tb.t_diag, &it),
     };
     let err_diag = sq_err(&net.velocity(&tb.t_diag, &tb.t_diag, &it), &target);
-    let mut total = weighted(&err_diag).mean(Kind::Float) * (nd as f64 / batch as f64);
+    let mut total = weighted(&err_diag, net.loss_weight(&tb.t_diag, &tb.t_diag)).mean(Kind::Float)
+        * (nd as f64 / batch as f64);
     let diag_err = err_diag.mean(Kind::Float).detach();
     if no == 0 {
         let off_err = Tensor::zeros([], (Kind::Float, x1.device()));
@@ -292,7 +297,8 @@ pub fn loss(
             sq_err(&student, &target)
         }
     };
-    total += weighted(&err_off).mean(Kind::Float) * (no as f64 / batch as f64);
+    total +=
+        weighted(&err_off, net.loss_weight(s, t)).mean(Kind::Float) * (no as f64 / batch as f64);
     let off_err = err_off.mean(Kind::Float).detach();
     LossOutput {
         loss: total,

@@ -265,6 +265,21 @@ impl UNetConfig {
         t
     }
 
+    /// The tensors of the learned loss weight w(s, t): the (s, t − s) Fourier features → a
+    /// hidden SiLU layer → one value.
+    pub fn loss_weight_shapes(&self) -> BTreeMap<String, Vec<i64>> {
+        let (f4, hid) = (4 * self.frequencies.len() as i64, LOSS_WEIGHT_HIDDEN as i64);
+        [
+            ("0.weight", vec![hid, f4]),
+            ("0.bias", vec![hid]),
+            ("1.weight", vec![1, hid]),
+            ("1.bias", vec![1]),
+        ]
+        .into_iter()
+        .map(|(n, s)| (format!("{LOSS_WEIGHT_PREFIX}{n}"), s))
+        .collect()
+    }
+
     /// Rejects settings the network cannot be built with, saying what to change.
     pub fn validate(&self) -> Result<(), String> {
         let [c, h, w] = self.data_shape;
@@ -358,34 +373,72 @@ pub struct UNet {
     pub sigma: f64,
     /// Parameters by name ([`UNetConfig::tensor_shapes`]).
     pub params: BTreeMap<String, Tensor>,
+    /// The learned loss weight w(s, t) (paper §2.1), a training-only head that is never
+    /// exported: [`LOSS_WEIGHT_PREFIX`] + [`UNetConfig::loss_weight_shapes`].
+    pub loss_weight: BTreeMap<String, Tensor>,
 }
+
+/// Name prefix of the loss-weight head's tensors (in checkpoints).
+pub const LOSS_WEIGHT_PREFIX: &str = "loss_weight.";
+
+/// Width of the loss-weight head's hidden layer.
+const LOSS_WEIGHT_HIDDEN: usize = 64;
 
 impl UNet {
     /// A freshly initialised network: LeCun-normal weights, zero biases, GroupNorm scale 1 and
     /// shift 0, and a zero output convolution (X = x at the start). Uses torch's global
     /// generator, so seed it first.
     pub fn new(config: UNetConfig, sigma: f64, device: Device) -> UNet {
-        let params = config
-            .tensor_shapes()
-            .into_iter()
-            .map(|(name, shape)| {
-                let opts = (Kind::Float, device);
-                let t = if name.starts_with("out.conv") || name.ends_with(".bias") {
-                    Tensor::zeros(&shape[..], opts)
-                } else if name.contains("norm") {
-                    Tensor::ones(&shape[..], opts)
-                } else {
-                    let fan_in: i64 = shape[1..].iter().product();
-                    Tensor::randn(&shape[..], opts) * (1.0 / fan_in as f64).sqrt()
-                };
-                (name, t.set_requires_grad(true))
-            })
-            .collect();
+        let init = |shapes: BTreeMap<String, Vec<i64>>| -> BTreeMap<String, Tensor> {
+            shapes
+                .into_iter()
+                .map(|(name, shape)| {
+                    let opts = (Kind::Float, device);
+                    let t = if name.starts_with("out.conv")
+                        || name == "loss_weight.1.weight"
+                        || name.ends_with(".bias")
+                    {
+                        Tensor::zeros(&shape[..], opts)
+                    } else if name.contains("norm") {
+                        Tensor::ones(&shape[..], opts)
+                    } else {
+                        let fan_in: i64 = shape[1..].iter().product();
+                        Tensor::randn(&shape[..], opts) * (1.0 / fan_in as f64).sqrt()
+                    };
+                    (name, t.set_requires_grad(true))
+                })
+                .collect()
+        };
+        // Zero output layers: X = x and w(s, t) = 0 at the start.
+        let params = init(config.tensor_shapes());
+        let loss_weight = init(config.loss_weight_shapes());
         UNet {
             config,
             sigma,
             params,
+            loss_weight,
         }
+    }
+
+    /// w(s, t) per row, [B] (the paper's learned weight: a row's loss is e^{−w}·err + w).
+    pub fn loss_weight(&self, s: &Tensor, t: &Tensor) -> Tensor {
+        let feat = self.time_features(s, t);
+        let p = |n: &str| &self.loss_weight[&format!("{LOSS_WEIGHT_PREFIX}{n}")];
+        feat.linear(p("0.weight"), Some(p("0.bias")))
+            .silu()
+            .linear(p("1.weight"), Some(p("1.bias")))
+            .view([-1])
+    }
+
+    /// [sin 2πf s, cos 2πf s, sin 2πf (t − s), cos 2πf (t − s)], [B, 4F].
+    fn time_features(&self, s: &Tensor, t: &Tensor) -> Tensor {
+        let f = Tensor::from_slice(&self.config.frequencies)
+            .to_kind(s.kind())
+            .to_device(s.device())
+            .unsqueeze(0)
+            * (2.0 * std::f64::consts::PI);
+        let (ps, pd) = (s * &f, (t - s) * &f);
+        Tensor::cat(&[ps.sin(), ps.cos(), pd.sin(), pd.cos()], 1)
     }
 
     fn p(&self, name: &str) -> &Tensor {
@@ -468,13 +521,7 @@ impl UNet {
     /// v_{s,t}(x) for s, t: [B, 1] and x: [B, C, H, W] (normalised space).
     pub fn velocity(&self, s: &Tensor, t: &Tensor, x: &Tensor) -> Tensor {
         let cfg = &self.config;
-        let f = Tensor::from_slice(&cfg.frequencies)
-            .to_kind(x.kind())
-            .to_device(x.device())
-            .unsqueeze(0)
-            * (2.0 * std::f64::consts::PI);
-        let (ps, pd) = (s * &f, (t - s) * &f);
-        let feat = Tensor::cat(&[ps.sin(), ps.cos(), pd.sin(), pd.cos()], 1);
+        let feat = self.time_features(&s.to_kind(x.kind()), &t.to_kind(x.kind()));
         let emb = self.linear(&self.linear(&feat, "time.0").silu(), "time.1");
         let mut h = self.conv(&(x / self.sigma), "conv_in", 1);
         let levels = cfg.levels();
@@ -547,6 +594,11 @@ impl UNet {
             sigma: self.sigma,
             params: self
                 .params
+                .iter()
+                .map(|(n, p)| (n.clone(), p.detach().to_kind(kind)))
+                .collect(),
+            loss_weight: self
+                .loss_weight
                 .iter()
                 .map(|(n, p)| (n.clone(), p.detach().to_kind(kind)))
                 .collect(),

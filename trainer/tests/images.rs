@@ -1,6 +1,6 @@
 //! All five methods train a tiny U-Net on 8×8 images for a few steps: the losses (LSD's ∂_t
 //! and ESD's ∂_s and spatial JVPs through forward-mode AD included) are finite, gradients reach
-//! every parameter, and the steps change the network.
+//! every parameter and to the learned loss weight w(s, t), and the steps change the network.
 
 use flowmap::schema::Interpolant;
 use flowmap_train::flownet::FlowNet;
@@ -34,7 +34,15 @@ fn every_method_trains_a_tiny_unet_on_8x8_images() {
             let w = &net.params["out.conv.weight"];
             w.shallow_clone().copy_(&(w.randn_like() * 0.05));
         });
-        let params: Vec<&Tensor> = net.params.values().collect();
+        // The network and its learned loss weight w(s, t), which starts at 0.
+        let params: Vec<&Tensor> = net
+            .params
+            .values()
+            .chain(net.loss_weight.values())
+            .collect();
+        let s0 = Tensor::from_slice(&[0.2f32, 0.0]).view([2, 1]);
+        let w0 = net.loss_weight(&s0, &(&s0 + 0.5));
+        assert_eq!(w0.abs().sum(Kind::Float).double_value(&[]), 0.0);
         let before: Vec<Tensor> = params.iter().map(|p| p.detach().copy()).collect();
         let mut opt = RAdam::new(&params);
         let cfg = LossConfig {
@@ -66,6 +74,12 @@ fn every_method_trains_a_tiny_unet_on_8x8_images() {
             "{}: only {moved} of {} tensors changed",
             method.name(),
             params.len()
+        );
+        let w = &net.loss_weight["loss_weight.1.weight"];
+        assert!(
+            w.abs().sum(Kind::Float).double_value(&[]) > 0.0,
+            "{}: the loss weight did not learn",
+            method.name()
         );
         // The trained net still maps images to images.
         let s = Tensor::zeros([2, 1], (Kind::Float, Device::Cpu));
