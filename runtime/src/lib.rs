@@ -45,8 +45,6 @@ mod model;
 pub mod rng;
 pub mod schema;
 pub mod write;
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-mod x86;
 
 #[cfg(test)]
 mod tests;
