@@ -30,8 +30,11 @@ unsafe fn tile<K: MicroKernel, const MR: usize, const NP: usize>(
     dst: &mut [f32],
 ) {
     let (n, k) = (w.n, w.k);
-    // SAFETY (every `K::` call below): the caller guarantees `K`'s instruction set.
-    let b: [K::Row; NP] = core::array::from_fn(|j| unsafe { K::load(w.bias_row(bias, q0 + j)) });
+    let b: [K::Row; NP] = core::array::from_fn(|j| {
+        // SAFETY: the caller guarantees `K`'s instruction set (here and at every `K::`
+        // call below).
+        unsafe { K::load(w.bias_row(bias, q0 + j)) }
+    });
     let mut acc = [b; MR];
     let panels: [&[[f32; NR]]; NP] = core::array::from_fn(|j| w.panel(q0 + j));
     let rows: [&[f32]; MR] = core::array::from_fn(|r| &src[r * k..r * k + k]);
@@ -89,8 +92,10 @@ pub(crate) unsafe fn forward<K: MicroKernel, const MR: usize, const NP: usize, c
     {
         let mut q = 0;
         while q + NP <= np {
-            // SAFETY (every `tile` call here): the caller guarantees `K`'s instruction set.
-            unsafe { tile::<K, MR, NP>(w, bias, q, s, d) };
+            // SAFETY: the caller guarantees `K`'s instruction set (every `tile` call here).
+            unsafe {
+                tile::<K, MR, NP>(w, bias, q, s, d);
+            }
             q += NP;
         }
         while q < np {
