@@ -200,33 +200,13 @@ fn meta(
 /// Named tensors: (name, shape, row-major data).
 type Tensors = Vec<(String, Vec<usize>, Vec<f32>)>;
 
-/// Deterministic weights for `meta`'s MLP, in layer order.
+/// Deterministic weights for `meta`'s MLP, in layer order (the runtime's fixture builder).
 fn weights(meta: &ModelMeta, seed: u64) -> Tensors {
-    let Architecture::Mlp {
-        data_shape,
-        hidden,
-        time_embedding,
-        ..
-    } = &meta.architecture;
-    let dim: usize = data_shape.iter().product();
-    let mut widths = vec![time_embedding.features() + dim];
-    widths.extend(hidden);
-    widths.push(dim);
-    let mut rng = NormalRng::new(seed);
-    let mut out = Vec::new();
-    for (i, w) in widths.windows(2).enumerate() {
-        let (n_in, n_out) = (w[0], w[1]);
-        let scale = 1.0 / (n_in as f32).sqrt();
-        let mut weight = vec![0.0; n_in * n_out];
-        rng.fill(&mut weight);
-        weight.iter_mut().for_each(|v| *v *= scale);
-        let mut bias = vec![0.0; n_out];
-        rng.fill(&mut bias);
-        bias.iter_mut().for_each(|v| *v *= 0.1);
-        out.push((format!("layers.{i}.weight"), vec![n_out, n_in], weight));
-        out.push((format!("layers.{i}.bias"), vec![n_out], bias));
-    }
-    out
+    flowmap::write::ModelBuilder::random(meta.clone(), seed)
+        .tensors()
+        .iter()
+        .map(|(spec, d)| (spec.name.clone(), spec.shape.clone(), d.clone()))
+        .collect()
 }
 
 fn file_bytes(meta: &ModelMeta, tensors: &Tensors) -> Vec<u8> {

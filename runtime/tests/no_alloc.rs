@@ -7,8 +7,8 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flowmap::schema::*;
-use flowmap::write::to_safetensors_bytes;
-use flowmap::{Grid, Model, NormalRng};
+use flowmap::write::ModelBuilder;
+use flowmap::{Grid, Model};
 
 struct Counting;
 
@@ -65,7 +65,6 @@ fn count<R>(f: impl FnOnce() -> R) -> (usize, R) {
 fn model(time_embedding: TimeEmbedding) -> Model {
     let dim = 3;
     let hidden = vec![40, 24];
-    let e = time_embedding.features();
     let meta = ModelMeta {
         format_version: FORMAT_VERSION,
         architecture: Architecture::Mlp {
@@ -89,25 +88,19 @@ fn model(time_embedding: TimeEmbedding) -> Model {
             dataset: String::new(),
         },
     };
-    let mut rng = NormalRng::new(4);
-    let dims = [(e + dim, 40), (40, 24), (24, dim)];
-    let data: Vec<(String, Vec<usize>, Vec<f32>)> = dims
-        .iter()
-        .enumerate()
-        .flat_map(|(i, &(n_in, n_out))| {
-            let w = (0..n_in * n_out).map(|_| rng.next_f32() * 0.3).collect();
-            let b = (0..n_out).map(|_| rng.next_f32() * 0.1).collect();
-            [
-                (format!("layers.{i}.weight"), vec![n_out, n_in], w),
-                (format!("layers.{i}.bias"), vec![n_out], b),
-            ]
-        })
-        .collect();
-    let t: Vec<(&str, Vec<usize>, &[f32])> = data
-        .iter()
-        .map(|(n, s, d)| (n.as_str(), s.clone(), d.as_slice()))
-        .collect();
-    Model::from_bytes(&to_safetensors_bytes(&meta, &t)).unwrap()
+    let bytes = ModelBuilder::random_scaled(
+        meta,
+        4,
+        |spec| {
+            if spec.shape.len() == 2 {
+                0.3
+            } else {
+                0.1
+            }
+        },
+    )
+    .to_bytes();
+    Model::from_bytes(&bytes).unwrap()
 }
 
 #[test]
