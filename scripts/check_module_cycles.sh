@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails if files of one crate import each other in a cycle (a → b → … → a), for the src/
-# trees of runtime/, trainer/, eval/ and ffi/ (or the directories given as arguments).
+# trees of runtime/, trainer/, eval/, ffi/ and cli/ (or the directories given as arguments).
 #
 # How: every .rs file is a node (its module path follows from its place under src/). Edges are
 # the paths the code names — `use` trees and inline `crate::…`, `super::…`, `self::…`, and
@@ -17,7 +17,7 @@ exec python3 - "$@" <<'EOF'
 import os, re, sys
 
 verbose = "-v" in sys.argv
-crates = [a for a in sys.argv[1:] if a != "-v"] or ["runtime", "trainer", "eval", "ffi"]
+crates = [a for a in sys.argv[1:] if a != "-v"] or ["runtime", "trainer", "eval", "ffi", "cli"]
 
 def strip(src):
     # Comments, strings and char literals out (lifetimes kept): only code names paths.

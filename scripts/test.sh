@@ -10,8 +10,8 @@ step() { printf '\n[test] %s\n' "$*"; }
 scripts/setup.sh
 step "cargo fmt --check"
 cargo fmt --all --check
-step "no import cycles between source files (trainer, eval, cli)"
-python3 scripts/module_cycles.py trainer/src eval/src cli/src
+step "no import cycles between source files (runtime, trainer, eval, ffi, cli)"
+scripts/check_module_cycles.sh
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --features flowmap-train/fault-injection --quiet -- -D warnings
 cargo clippy -p flowmap --no-default-features --all-targets --quiet -- -D warnings

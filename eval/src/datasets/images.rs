@@ -332,24 +332,4 @@ mod tests {
             DataError::Empty { .. }
         ));
     }
-
-    /// The real thing, when scripts/setup.sh has fetched it (the test suite does not need it).
-    #[test]
-    fn fashion_mnist_test_split_when_present() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.deps/fashion-mnist");
-        let images = dir.join("t10k-images-idx3-ubyte.gz");
-        if !images.exists() {
-            eprintln!("{} absent: run scripts/setup.sh", images.display());
-            return;
-        }
-        let ds = super::super::load(&images, None).unwrap();
-        assert_eq!((ds.n, ds.data_shape.clone()), (10_000, vec![1, 28, 28]));
-        assert!(ds.data.iter().all(|v| (-1.0..=1.0).contains(v)));
-        let labels = load_idx_labels(&dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
-        let mut counts = [0usize; 10];
-        for &l in &labels {
-            counts[usize::from(l)] += 1;
-        }
-        assert_eq!(counts, [1000; 10], "the test split is balanced");
-    }
 }
