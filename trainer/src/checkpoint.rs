@@ -231,9 +231,11 @@ pub fn load(path: &Path, device: Device) -> anyhow::Result<(TrainState, RunInfo)
         }
     };
     let names: Vec<String> = match &unet_config {
-        None => (0..info.config.hidden.len() + 1)
-            .flat_map(|i| [format!("layers.{i}.weight"), format!("layers.{i}.bias")])
-            .collect(),
+        None => crate::net::mlp_tensor_names(
+            info.data_shape.iter().product(),
+            info.config.hidden.clone(),
+            info.config.activation,
+        ),
         Some(cfg) => cfg
             .tensor_shapes()
             .into_keys()

@@ -117,21 +117,17 @@ pub fn load_model_net(path: &std::path::Path, device: Device) -> anyhow::Result<
     }
     let bytes = std::fs::read(path)?;
     let st = safetensors::SafeTensors::deserialize(&bytes)?;
+    // Names and shapes from the runtime's schema (the loader has checked the file has them).
     let mut flat = Vec::new();
-    let layers = match &meta.architecture {
-        Architecture::Mlp { hidden, .. } => hidden.len() + 1,
-    };
-    for i in 0..layers {
-        for kind in ["weight", "bias"] {
-            let view = st.tensor(&format!("layers.{i}.{kind}"))?;
-            let floats = flowmap_eval::datasets::tensor_to_f32(view.dtype(), view.data())?;
-            let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-            flat.push(
-                Tensor::from_slice(&floats)
-                    .view(shape.as_slice())
-                    .to_device(device),
-            );
-        }
+    for spec in meta.architecture.tensors() {
+        let view = st.tensor(&spec.name)?;
+        let floats = flowmap_eval::datasets::tensor_to_f32(view.dtype(), view.data())?;
+        let shape: Vec<i64> = spec.shape.iter().map(|&d| d as i64).collect();
+        flat.push(
+            Tensor::from_slice(&floats)
+                .view(shape.as_slice())
+                .to_device(device),
+        );
     }
     let (w, b) = crate::checkpoint::split_layers(flat);
     Ok((

@@ -6,8 +6,23 @@
 //! costs one extra matrix product per layer, and because it is built from ordinary tensor ops,
 //! `backward()` differentiates through it (forward-over-reverse).
 
-use flowmap::schema::Activation;
+use flowmap::schema::{Activation, Architecture, TimeEmbedding};
 use tch::{Device, Kind, Tensor};
+
+/// The tensor names of an MLP model file (file order: layers.0.weight, layers.0.bias, …), from
+/// the runtime's schema ([`Architecture::tensors`]).
+pub fn mlp_tensor_names(dim: usize, hidden: Vec<usize>, activation: Activation) -> Vec<String> {
+    Architecture::Mlp {
+        data_shape: vec![dim],
+        hidden,
+        activation,
+        time_embedding: TimeEmbedding::Raw,
+    }
+    .tensors()
+    .into_iter()
+    .map(|spec| spec.name)
+    .collect()
+}
 
 /// Tangent direction of the network inputs (s, t, z). Fields left `None` are zero.
 #[derive(Default)]
@@ -100,11 +115,10 @@ impl Mlp {
             .collect()
     }
 
-    /// Parameter names matching [`Mlp::parameters`] (the model-file tensor names).
+    /// Parameter names matching [`Mlp::parameters`]: the model-file tensor names, as the
+    /// runtime's schema derives them (one place spells the format).
     pub fn parameter_names(&self) -> Vec<String> {
-        (0..self.weights.len())
-            .flat_map(|i| [format!("layers.{i}.weight"), format!("layers.{i}.bias")])
-            .collect()
+        mlp_tensor_names(self.dim, self.hidden(), self.activation)
     }
 
     /// (name, parameter) pairs in file order.

@@ -30,15 +30,17 @@ fn model(hidden: Vec<usize>, layers: &[(usize, usize, Vec<f32>, Vec<f32>)]) -> M
             dataset: String::new(),
         },
     };
-    let names: Vec<(String, String)> = (0..layers.len())
-        .map(|i| (format!("layers.{i}.weight"), format!("layers.{i}.bias")))
-        .collect();
-    let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = Vec::new();
-    for ((w, b), (n_out, n_in, wv, bv)) in names.iter().zip(layers) {
-        tensors.push((w.as_str(), vec![*n_out, *n_in], wv.as_slice()));
-        tensors.push((b.as_str(), vec![*n_out], bv.as_slice()));
-    }
-    Model::from_bytes(&flowmap::write::to_safetensors_bytes(&meta, &tensors)).unwrap()
+    // The schema derives names and shapes; the layers give the values in file order.
+    let mut values = layers.iter().flat_map(|(n_out, n_in, w, b)| {
+        [(vec![*n_out, *n_in], w.clone()), (vec![*n_out], b.clone())]
+    });
+    let bytes = flowmap::write::ModelBuilder::new(meta, |spec| {
+        let (shape, v) = values.next().expect("one value set per tensor");
+        assert_eq!(spec.shape, shape, "{}", spec.name);
+        v
+    })
+    .to_bytes();
+    Model::from_bytes(&bytes).unwrap()
 }
 
 /// v_{s,t}(x) = a·relu(t): the diagonal velocity is b_t = a·t, independent of x.

@@ -81,6 +81,10 @@ pub fn profile_dir() -> &'static Path {
             "-p",
             "flowmap-ffi",
             "--lib",
+            // The features scripts/test.sh builds the workspace with: a trainer binary built
+            // otherwise would overwrite the one the trainer's fault tests are running.
+            "--features",
+            "flowmap-train/fault-injection",
         ])
         .arg("--target-dir")
         .arg(&target_dir)
