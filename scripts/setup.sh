@@ -5,7 +5,8 @@
 #   * the Rust targets the runtime is built and run for: thumbv7em-none-eabihf (bare metal,
 #     Cortex-M4F) and wasm32-unknown-unknown (the browser);
 #   * the tools that run those builds in the tests: qemu-system-arm (the firmware, on an
-#     emulated STM32F405) and chromium (the web page, headless), from Debian/Ubuntu's apt.
+#     emulated STM32F405) and chromium (the web page, headless), and binaryen's wasm-opt
+#     (optimises the page's module), from Debian/Ubuntu's apt.
 #
 # Usage: scripts/setup.sh          CPU libtorch (default, ~400 MB, ~1 min the first time)
 #        scripts/setup.sh --cuda   the full CUDA wheel with its nvidia-* libraries (~5 GB)
@@ -106,6 +107,7 @@ fi
 missing_pkgs=()
 command -v qemu-system-arm >/dev/null || missing_pkgs+=(qemu-system-arm)
 command -v "${CHROMIUM:-chromium}" >/dev/null || missing_pkgs+=(chromium)
+command -v wasm-opt >/dev/null || missing_pkgs+=(binaryen) # optional: smaller, faster .wasm
 if [ ${#missing_pkgs[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo=sudo

@@ -10,8 +10,10 @@ cargo build --quiet --release --lib --target wasm32-unknown-unknown
 wasm=target/wasm32-unknown-unknown/release/flowmap_web.wasm
 if command -v wasm-opt >/dev/null; then
   # Size and speed only: wasm-opt keeps IEEE float semantics unless told --fast-math.
-  wasm-opt -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals "$wasm" -o www/flowmap_web.wasm
+  # The features rustc's wasm32-unknown-unknown target emits by default.
+  wasm-opt -O3 --enable-bulk-memory --enable-multivalue --enable-mutable-globals \
+    --enable-nontrapping-float-to-int --enable-reference-types --enable-sign-ext \
+    "$wasm" -o www/flowmap_web.wasm
 else
   cp "$wasm" www/flowmap_web.wasm
 fi

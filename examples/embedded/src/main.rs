@@ -8,6 +8,7 @@
 //! model bytes=<file size> dim=<d> params=<n>
 //! sample steps=<1|2> row=<i> <hex bits of x[0]> <hex bits of x[1]> ...
 //! heap size=<bytes> peak=<bytes> model=<bytes> buffers=<bytes> sampling_allocations=<n>
+//! stack peak=<bytes>
 //! done
 //! ```
 #![no_std]
@@ -16,6 +17,7 @@
 extern crate alloc;
 
 mod heap;
+mod stack;
 
 use alloc::vec;
 use cortex_m_rt::entry;
@@ -37,6 +39,7 @@ const BATCH: usize = 8;
 
 #[entry]
 fn main() -> ! {
+    stack::paint();
     HEAP.init();
     let code = match run() {
         Ok(()) => debug::EXIT_SUCCESS,
@@ -84,6 +87,7 @@ fn run() -> Result<(), ()> {
         before_sampling.in_use - resident_model,
         after.allocations - before_sampling.allocations
     );
+    hprintln!("stack peak={}", stack::high_water());
     hprintln!("done");
     Ok(())
 }
