@@ -1,9 +1,9 @@
 //! The runtime in a real browser: builds the page's WebAssembly module
 //! (examples/web/build.sh, wasm32-unknown-unknown), serves examples/web/www from a local
-//! static server on 127.0.0.1, loads the page in headless Chromium with `?selftest` (the page
+//! static server on 127.0.0.1, opens the page in headless Chromium with `?selftest` (the page
 //! samples the bundled model with seed 42 in one and two steps, writes the samples' bits into
-//! the DOM and draws the default picture), and checks the bits equal the host's and that the
-//! picture has content.
+//! the DOM, draws the default picture and counts its lit pixels, and POSTs that text back to
+//! the server), and checks the bits equal the host's and that the picture has content.
 //!
 //! Bit-identical, for the reason given in targets_qemu.rs: compiled only without the `std`
 //! feature, the host runs the portable kernel, and WebAssembly has the same IEEE f32
@@ -16,11 +16,12 @@
 
 mod targets;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use targets::*;
@@ -29,48 +30,77 @@ fn chromium() -> String {
     std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into())
 }
 
-/// A static file server for `root` on 127.0.0.1 (any free port). It stops when the returned
-/// flag is set or after `limit`, whichever comes first, so it can never outlive the test
-/// by much.
-fn serve(root: PathBuf, limit: Duration) -> (u16, Arc<AtomicBool>) {
+/// What the page POSTed to `/report`, once it has.
+type Report = Arc<Mutex<Option<String>>>;
+
+/// A static file server for `root` on 127.0.0.1 (any free port) that also accepts the
+/// page's `POST /report`. It stops when the returned flag is set or after `limit`,
+/// whichever comes first, so it never outlives the test by much.
+fn serve(root: PathBuf, limit: Duration) -> (u16, Arc<AtomicBool>, Report) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
     listener
         .set_nonblocking(true)
         .expect("non-blocking listener");
     let port = listener.local_addr().expect("local address").port();
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
+    let report: Report = Arc::default();
+    let (flag, rep) = (stop.clone(), report.clone());
     std::thread::spawn(move || {
         let start = Instant::now();
         while !flag.load(Ordering::Relaxed) && start.elapsed() < limit {
             match listener.accept() {
-                Ok((stream, _)) => answer(&root, stream),
+                Ok((stream, _)) => answer(&root, stream, &rep),
                 Err(_) => std::thread::sleep(Duration::from_millis(5)),
             }
         }
     });
-    (port, stop)
+    (port, stop, report)
 }
 
-/// Answers one GET request (one request per connection: `Connection: close`).
-fn answer(root: &Path, mut stream: TcpStream) {
+/// Answers one request (one per connection: `Connection: close`): GET of a file under
+/// `root`, or the page's POST of its report.
+fn answer(root: &Path, mut stream: TcpStream, report: &Report) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reader = BufReader::new(&stream);
     let mut request = String::new();
-    if BufReader::new(&stream).read_line(&mut request).is_err() {
+    if reader.read_line(&mut request).is_err() {
         return;
     }
-    // "GET /path?query HTTP/1.1": only plain relative paths inside `root` are served.
-    let path = request.split_whitespace().nth(1).unwrap_or("/");
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).is_err() || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut parts = request.split_whitespace();
+    let method = parts.next().unwrap_or("");
+    // "/path?query": only plain relative paths inside `root` are served.
+    let path = parts.next().unwrap_or("/");
     let path = path.split(['?', '#']).next().unwrap_or("/");
     let rel = path.trim_start_matches('/');
     let rel = if rel.is_empty() { "index.html" } else { rel };
-    let safe = rel
-        .split('/')
-        .all(|c| !c.is_empty() && c != "." && c != "..");
-    let (status, kind, body) = match std::fs::read(root.join(rel)) {
-        Ok(body) if safe => ("200 OK", content_type(rel), body),
-        _ => ("404 Not Found", "text/plain", b"not found".to_vec()),
+    let (status, kind, body) = if method == "POST" && rel == "report" {
+        let mut body = vec![0u8; length.min(1 << 20)];
+        let got = reader.read_exact(&mut body).is_ok();
+        if got {
+            *report.lock().expect("report lock") = Some(String::from_utf8_lossy(&body).into());
+        }
+        ("204 No Content", "text/plain", Vec::new())
+    } else {
+        let safe = rel
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..");
+        match std::fs::read(root.join(rel)) {
+            Ok(body) if safe && method == "GET" => ("200 OK", content_type(rel), body),
+            _ => ("404 Not Found", "text/plain", b"not found".to_vec()),
+        }
     };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -78,6 +108,51 @@ fn answer(root: &Path, mut stream: TcpStream) {
     );
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(&body);
+}
+
+/// Opens `url` in headless Chromium and waits (at most `limit`) for the page to POST its
+/// report; then closes the browser. Returns the report, or why there is none.
+fn run_page(url: &str, report: &Report, limit: Duration) -> Result<String, String> {
+    let profile = std::env::temp_dir().join(format!("flowmap-chromium-{}", std::process::id()));
+    let mut child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox", // root in containers
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-default-browser-check",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", chromium()))?;
+    let start = Instant::now();
+    let result = loop {
+        if let Some(r) = report.lock().expect("report lock").take() {
+            break Ok(r);
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            break Err(format!("Chromium exited ({st}) before the page reported"));
+        }
+        if start.elapsed() > limit {
+            break Err(format!(
+                "no report from the page within {} s",
+                limit.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut log = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut log);
+    }
+    let _ = std::fs::remove_dir_all(&profile);
+    result.map_err(|e| format!("{e}; Chromium's log:\n{log}"))
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -110,40 +185,26 @@ fn page_in_headless_chromium_matches_host_bits() {
         Duration::from_secs(900),
     );
 
-    let (port, stop) = serve(web.join("www"), Duration::from_secs(120));
-    let profile = std::env::temp_dir().join(format!("flowmap-chromium-{}", std::process::id()));
-    let (ok, dom) = run_limited(
-        std::process::Command::new(chromium())
-            .args([
-                "--headless",
-                "--no-sandbox", // root in containers
-                "--disable-gpu",
-                "--no-first-run",
-                "--virtual-time-budget=30000",
-                "--dump-dom",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(format!("http://127.0.0.1:{port}/index.html?selftest")),
-        Duration::from_secs(90),
-    );
+    let (port, stop, report) = serve(web.join("www"), Duration::from_secs(180));
+    let url = format!("http://127.0.0.1:{port}/index.html?selftest");
+    let page = run_page(&url, &report, Duration::from_secs(120));
     stop.store(true, Ordering::Relaxed);
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(ok, "headless Chromium failed:\n{dom}");
+    let page = page.unwrap_or_else(|e| panic!("headless Chromium: {e}"));
     assert!(
-        dom.lines().any(|l| l.trim() == "done"),
-        "the page's self-test did not finish; page:\n{dom}"
+        page.lines().any(|l| l.trim() == "done"),
+        "the page's self-test did not finish; it reported:\n{page}"
     );
 
     for steps in [1, 2] {
         let (dim, want) = host_bits(steps);
-        let got = parse_samples(&dom, steps, dim);
+        let got = parse_samples(&page, steps, dim);
         assert_same_bits("wasm in Chromium", steps, dim, &got, &want);
     }
-    let lit: usize = dom
+    let lit: usize = page
         .lines()
         .find_map(|l| l.trim().strip_prefix("canvas lit_pixels="))
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no canvas report in:\n{dom}"));
+        .unwrap_or_else(|| panic!("no canvas report in:\n{page}"));
     assert!(
         lit > 1000,
         "the density picture is (nearly) empty: {lit} lit pixels"

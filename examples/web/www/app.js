@@ -4,6 +4,8 @@
 // URL switches for automated checks (runtime/tests/targets_browser.rs):
 //   ?selftest          seed 42, 8 samples, 1 and 2 steps: bits written into #selftest
 //   ?bench=R&n=N       R timed one-step generations of N samples, median/min into #selftest
+// In both modes the #selftest text is also POSTed to ./report, where the test's server
+// waits for it (more robust than a timed DOM dump: wasm compiles at its own pace).
 
 const $ = (id) => document.getElementById(id);
 const BUNDLED = "models/checkerboard.safetensors";
@@ -151,6 +153,7 @@ async function fetchBytes(url) {
 function report(lines) {
   $("selftest").hidden = false;
   $("selftest").textContent = "\n" + lines.join("\n") + "\n";
+  fetch("report", { method: "POST", body: $("selftest").textContent }).catch(() => {});
 }
 
 function selftest() {
