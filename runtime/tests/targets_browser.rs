@@ -30,6 +30,9 @@ fn chromium() -> String {
     std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into())
 }
 
+/// Serialises the tests of this file (they share examples/web/www).
+static PAGE: Mutex<()> = Mutex::new(());
+
 /// What the page POSTed to `/report`, once it has.
 type Report = Arc<Mutex<Option<String>>>;
 
@@ -164,16 +167,14 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-#[test]
-fn page_in_headless_chromium_matches_host_bits() {
-    let name = "page_in_headless_chromium_matches_host_bits";
-    if !require(name, missing_program(&chromium(), "--version"))
-        || !require(name, missing_rust_target("wasm32-unknown-unknown"))
-    {
-        return;
-    }
+/// Builds the page's module into examples/web/www (examples/web/build.sh); returns
+/// examples/web.
+///
+/// The tests in this file hold [`PAGE`] while they build and serve, so that one never serves
+/// a module the other is rewriting.
+fn build_page() -> PathBuf {
     let web = repo().join("examples/web");
-    let mut build = std::process::Command::new("bash");
+    let mut build = Command::new("bash");
     build.arg(web.join("build.sh"));
     for v in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"] {
         build.env_remove(v);
@@ -184,7 +185,19 @@ fn page_in_headless_chromium_matches_host_bits() {
         &mut build,
         Duration::from_secs(900),
     );
+    web
+}
 
+#[test]
+fn page_in_headless_chromium_matches_host_bits() {
+    let name = "page_in_headless_chromium_matches_host_bits";
+    let _page = PAGE.lock().unwrap_or_else(|e| e.into_inner());
+    if !require(name, missing_program(&chromium(), "--version"))
+        || !require(name, missing_rust_target("wasm32-unknown-unknown"))
+    {
+        return;
+    }
+    let web = build_page();
     let (port, stop, report) = serve(web.join("www"), Duration::from_secs(180));
     let url = format!("http://127.0.0.1:{port}/index.html?selftest");
     let page = run_page(&url, &report, Duration::from_secs(120));
@@ -212,5 +225,59 @@ fn page_in_headless_chromium_matches_host_bits() {
     say(&format!(
         "page in headless Chromium: samples bit-identical to the host's portable kernel; \
          density picture has {lit} lit pixels"
+    ));
+}
+
+/// Not a check but a report, run on demand (it asserts nothing about speed):
+///
+///   cargo test -p flowmap --no-default-features --test targets_browser -- --ignored --nocapture
+///
+/// One-step generation of `BENCH_N` samples of the bundled model: median and fastest of
+/// `BENCH_REPEATS` runs in headless Chromium (the page's `?bench`), then the same on the host
+/// in this process with the same portable kernel.
+#[test]
+#[ignore = "timing report: run on demand with --ignored --nocapture"]
+fn page_timing_vs_native() {
+    const BENCH_N: usize = 16384;
+    const BENCH_REPEATS: usize = 50;
+    let name = "page_timing_vs_native";
+    let _page = PAGE.lock().unwrap_or_else(|e| e.into_inner());
+    if !require(name, missing_program(&chromium(), "--version"))
+        || !require(name, missing_rust_target("wasm32-unknown-unknown"))
+    {
+        return;
+    }
+    let web = build_page();
+    let (port, stop, report) = serve(web.join("www"), Duration::from_secs(300));
+    let url = format!("http://127.0.0.1:{port}/index.html?bench={BENCH_REPEATS}&n={BENCH_N}");
+    let page = run_page(&url, &report, Duration::from_secs(240));
+    stop.store(true, Ordering::Relaxed);
+    let page = page.unwrap_or_else(|e| panic!("headless Chromium: {e}"));
+    let line = page
+        .lines()
+        .find(|l| l.starts_with("bench "))
+        .unwrap_or_else(|| panic!("no bench line in:\n{page}"));
+    say(&format!("wasm in headless Chromium: {line}"));
+
+    let bytes = std::fs::read(repo().join(MODEL)).expect("read the bundled model");
+    let model = flowmap::Model::from_bytes(&bytes).expect("load the bundled model");
+    let mut ws = model.workspace(BENCH_N);
+    let mut out = vec![0.0f32; BENCH_N * model.dim()];
+    let mut ms: Vec<f64> = (0..=BENCH_REPEATS)
+        .map(|r| {
+            let t = Instant::now();
+            model
+                .sample_seeded(&mut ws, r as u64, flowmap::Grid::Uniform(1), &mut out)
+                .expect("sample");
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .skip(1) // warm-up
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    say(&format!(
+        "native (this process, portable kernel): steps=1 n={BENCH_N} repeats={BENCH_REPEATS} \
+         median_ms={:.3} min_ms={:.3}",
+        ms[BENCH_REPEATS / 2],
+        ms[0]
     ));
 }
