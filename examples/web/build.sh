@@ -10,8 +10,9 @@ cargo build --quiet --release --lib --target wasm32-unknown-unknown
 wasm=target/wasm32-unknown-unknown/release/flowmap_web.wasm
 if command -v wasm-opt >/dev/null; then
   # Size and speed only: wasm-opt keeps IEEE float semantics unless told --fast-math.
-  # The features rustc's wasm32-unknown-unknown target emits by default.
-  wasm-opt -O3 --enable-bulk-memory --enable-multivalue --enable-mutable-globals \
+  # The features rustc's wasm32-unknown-unknown target emits by default, and SIMD
+  # (.cargo/config.toml).
+  wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-multivalue --enable-mutable-globals \
     --enable-nontrapping-float-to-int --enable-reference-types --enable-sign-ext \
     "$wasm" -o www/flowmap_web.wasm
 else

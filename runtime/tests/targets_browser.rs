@@ -233,8 +233,9 @@ fn page_in_headless_chromium_matches_host_bits() {
 ///   cargo test -p flowmap --no-default-features --test targets_browser -- --ignored --nocapture
 ///
 /// One-step generation of `BENCH_N` samples of the bundled model: median and fastest of
-/// `BENCH_REPEATS` runs in headless Chromium (the page's `?bench`), then the same on the host
-/// in this process with the same portable kernel.
+/// `BENCH_REPEATS` runs in headless Chromium (the page's `?bench`), then the same natively
+/// (examples/web/examples/native_timing.rs, release build): with the portable kernel (the
+/// same arithmetic as the wasm module) and with the `std` build's AVX2/AVX-512 kernels.
 #[test]
 #[ignore = "timing report: run on demand with --ignored --nocapture"]
 fn page_timing_vs_native() {
@@ -259,25 +260,17 @@ fn page_timing_vs_native() {
         .unwrap_or_else(|| panic!("no bench line in:\n{page}"));
     say(&format!("wasm in headless Chromium: {line}"));
 
-    let bytes = std::fs::read(repo().join(MODEL)).expect("read the bundled model");
-    let model = flowmap::Model::from_bytes(&bytes).expect("load the bundled model");
-    let mut ws = model.workspace(BENCH_N);
-    let mut out = vec![0.0f32; BENCH_N * model.dim()];
-    let mut ms: Vec<f64> = (0..=BENCH_REPEATS)
-        .map(|r| {
-            let t = Instant::now();
-            model
-                .sample_seeded(&mut ws, r as u64, flowmap::Grid::Uniform(1), &mut out)
-                .expect("sample");
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .skip(1) // warm-up
-        .collect();
-    ms.sort_by(f64::total_cmp);
-    say(&format!(
-        "native (this process, portable kernel): steps=1 n={BENCH_N} repeats={BENCH_REPEATS} \
-         median_ms={:.3} min_ms={:.3}",
-        ms[BENCH_REPEATS / 2],
-        ms[0]
-    ));
+    // Native: the same `Session::sample` call in a release build (the test profile keeps
+    // debug assertions, which would slow the host down), portable kernel then std kernels.
+    let (n, r) = (BENCH_N.to_string(), BENCH_REPEATS.to_string());
+    for features in [None, Some("native-std")] {
+        let mut cmd = nested_cargo(&web);
+        cmd.args(["run", "--release", "--example", "native_timing"]);
+        if let Some(f) = features {
+            cmd.args(["--features", f]);
+        }
+        cmd.arg("--").arg(repo().join(MODEL)).args([&n, "1", &r]);
+        let out = run_ok("native timing", &mut cmd, Duration::from_secs(900));
+        say(out.trim());
+    }
 }
