@@ -56,7 +56,7 @@ pub fn require(test: &str, missing: Option<String>) -> bool {
     if in_ci() {
         panic!("{msg} (CI=true: this check may not be skipped)");
     }
-    say(&format!("SKIPPED {msg}"));
+    say(&format!("\nSKIPPED {msg}"));
     false
 }
 
