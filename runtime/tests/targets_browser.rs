@@ -3,7 +3,9 @@
 //! static server on 127.0.0.1, opens the page in headless Chromium with `?selftest` (the page
 //! samples the bundled model with seed 42 in one and two steps, writes the samples' bits into
 //! the DOM, draws the default picture and counts its lit pixels, and POSTs that text back to
-//! the server), and checks the bits equal the host's and that the picture has content.
+//! the server), and checks the bits equal the host's and that the picture has content. Then
+//! the same with a tiny image-shaped test model (`?model=`), which takes the sprite-sheet
+//! painter and the Fourier-embedding and exact-GELU math paths.
 //!
 //! Bit-identical, for the reason given in targets_qemu.rs: compiled only without the `std`
 //! feature, the host runs the portable kernel, and WebAssembly has the same IEEE f32
@@ -188,6 +190,35 @@ fn build_page() -> PathBuf {
     web
 }
 
+/// Opens the built page with `?selftest` (plus `query`) and checks its samples against the
+/// host's for `model` and that the picture it drew has at least `min_lit` lit pixels.
+fn check_page(web: &Path, query: &str, model: &Path, min_lit: usize) -> String {
+    let (port, stop, report) = serve(web.join("www"), Duration::from_secs(180));
+    let url = format!("http://127.0.0.1:{port}/index.html?selftest{query}");
+    let page = run_page(&url, &report, Duration::from_secs(120));
+    stop.store(true, Ordering::Relaxed);
+    let page = page.unwrap_or_else(|e| panic!("headless Chromium: {e}"));
+    assert!(
+        page.lines().any(|l| l.trim() == "done"),
+        "the page's self-test did not finish; it reported:\n{page}"
+    );
+    for steps in [1, 2] {
+        let (dim, want) = host_bits_of(model, steps);
+        let got = parse_samples(&page, steps, dim);
+        assert_same_bits("wasm in Chromium", steps, dim, &got, &want);
+    }
+    let lit: usize = page
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("canvas lit_pixels="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no canvas report in:\n{page}"));
+    assert!(
+        lit >= min_lit,
+        "the picture is (nearly) empty: {lit} lit pixels"
+    );
+    format!("samples bit-identical to the host's portable kernel; picture has {lit} lit pixels")
+}
+
 #[test]
 fn page_in_headless_chromium_matches_host_bits() {
     let name = "page_in_headless_chromium_matches_host_bits";
@@ -198,33 +229,20 @@ fn page_in_headless_chromium_matches_host_bits() {
         return;
     }
     let web = build_page();
-    let (port, stop, report) = serve(web.join("www"), Duration::from_secs(180));
-    let url = format!("http://127.0.0.1:{port}/index.html?selftest");
-    let page = run_page(&url, &report, Duration::from_secs(120));
-    stop.store(true, Ordering::Relaxed);
-    let page = page.unwrap_or_else(|e| panic!("headless Chromium: {e}"));
-    assert!(
-        page.lines().any(|l| l.trim() == "done"),
-        "the page's self-test did not finish; it reported:\n{page}"
-    );
+    // The bundled 2-D model: the density painter.
+    let msg = check_page(&web, "", &repo().join(MODEL), 1000);
+    say(&format!("page in headless Chromium, bundled model: {msg}"));
 
-    for steps in [1, 2] {
-        let (dim, want) = host_bits(steps);
-        let got = parse_samples(&page, steps, dim);
-        assert_same_bits("wasm in Chromium", steps, dim, &got, &want);
-    }
-    let lit: usize = page
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("canvas lit_pixels="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no canvas report in:\n{page}"));
-    assert!(
-        lit > 1000,
-        "the density picture is (nearly) empty: {lit} lit pixels"
-    );
+    // An image-shaped model ([1, 2, 2]; Fourier time embedding, exact-erf GELU: the other
+    // software math paths): the sprite-sheet painter. A tiny fixed test model from the
+    // fuzzing seeds, served from a scratch folder inside www/models (ignored by git).
+    let image = repo().join("fuzz/seeds/image_gelu_erf_f32.safetensors");
+    let dir = web.join("www/models/test");
+    std::fs::create_dir_all(&dir).expect("create www/models/test");
+    std::fs::copy(&image, dir.join("image.safetensors")).expect("copy the image model");
+    let msg = check_page(&web, "&model=models/test/image.safetensors", &image, 1000);
     say(&format!(
-        "page in headless Chromium: samples bit-identical to the host's portable kernel; \
-         density picture has {lit} lit pixels"
+        "page in headless Chromium, image model [1, 2, 2]: {msg}"
     ));
 }
 

@@ -4,6 +4,7 @@
 // URL switches for automated checks (runtime/tests/targets_browser.rs):
 //   ?selftest          seed 42, 8 samples, 1 and 2 steps: bits written into #selftest
 //   ?bench=R&n=N       R timed one-step generations of N samples, median/min into #selftest
+//   ?model=URL         start with the model at URL (same origin) instead of the bundled one
 // In both modes the #selftest text is also POSTed to ./report, where the test's server
 // waits for it (more robust than a timed DOM dump: wasm compiles at its own pace).
 
@@ -186,7 +187,8 @@ async function main() {
   try {
     const { instance } = await WebAssembly.instantiate(await fetchBytes("flowmap_web.wasm"), {});
     wasm = instance.exports;
-    loadModel(await fetchBytes(BUNDLED), "bundled checkerboard");
+    const url = params.get("model");
+    loadModel(await fetchBytes(url || BUNDLED), url || "bundled checkerboard");
     status("ready: press Generate, or pick your own model file");
     if (params.has("selftest")) selftest();
     else if (params.has("bench")) bench(Number(params.get("bench")) || 20, Number(params.get("n")) || 16384);

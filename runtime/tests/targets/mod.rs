@@ -25,10 +25,16 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// The host's samples for `steps` steps, as f32 bits, row-major (`BATCH` rows × dim).
+/// The host's samples of the bundled model for `steps` steps, as f32 bits, row-major
+/// (`BATCH` rows × dim).
 pub fn host_bits(steps: usize) -> (usize, Vec<u32>) {
-    let bytes = std::fs::read(repo().join(MODEL)).expect("read the bundled model");
-    let model = Model::from_bytes(&bytes).expect("load the bundled model");
+    host_bits_of(&repo().join(MODEL), steps)
+}
+
+/// [`host_bits`] for the model file at `path`.
+pub fn host_bits_of(path: &Path, steps: usize) -> (usize, Vec<u32>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let model = Model::from_bytes(&bytes).expect("load the model");
     let mut ws = model.workspace(BATCH);
     let mut out = vec![0.0f32; BATCH * model.dim()];
     model
