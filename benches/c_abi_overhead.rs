@@ -15,7 +15,7 @@
 //! ```sh
 //! export CARGO_TARGET_DIR=target-perf
 //! cargo build --release -p flowmap-ffi
-//! cargo bench -p flowmap-suite --bench c_abi_overhead
+//! cargo bench -p flowmap-benches --bench c_abi_overhead
 //! # only the summary:  ... --bench c_abi_overhead -- --summary-only
 //! # another library:   FLOWMAP_LIB=/path/to/libflowmap.so cargo bench ...
 //! ```

@@ -2,7 +2,7 @@
 //! reference the other benchmarks are read against.
 //!
 //! ```sh
-//! CARGO_TARGET_DIR=target-perf cargo bench -p flowmap-suite --bench fma_peak
+//! CARGO_TARGET_DIR=target-perf cargo bench -p flowmap-benches --bench fma_peak
 //! ```
 
 mod common;

@@ -9,7 +9,7 @@
 //! runtime/libtorch ratios, fraction of the measured FMA peak) is printed.
 //!
 //! ```sh
-//! CARGO_TARGET_DIR=target-perf cargo bench -p flowmap-suite --bench runtime_vs_libtorch
+//! CARGO_TARGET_DIR=target-perf cargo bench -p flowmap-benches --bench runtime_vs_libtorch
 //! # only the summary:  ... --bench runtime_vs_libtorch -- --summary-only
 //! ```
 

@@ -4,7 +4,9 @@
 #     (the only place this machine can download from) into .deps/libtorch;
 #   * the Rust targets the runtime is built and run for: thumbv7em-none-eabihf (bare metal,
 #     Cortex-M4F) and wasm32-unknown-unknown (the browser);
-#   * the tools that run those builds in the tests: qemu-system-arm (the firmware, on an
+#   * the tools the C ABI tests use (C and C++ compilers, make, pkg-config, binutils,
+#     valgrind), from the system's package manager when one is missing (apt-get, as root);
+#   * the tools that run the other targets in the tests: qemu-system-arm (the firmware, on an
 #     emulated STM32F405) and chromium (the web page, headless), and binaryen's wasm-opt
 #     (optimises the page's module), from Debian/Ubuntu's apt.
 #
@@ -121,4 +123,27 @@ if [ ${#missing_pkgs[@]} -gt 0 ]; then
     say "         the QEMU firmware / headless-browser tests will skip (and fail under CI=true)"
   fi
 fi
+# The C ABI tests (ffi/tests) compile, install and run C and C++ programs as a user would;
+# valgrind is optional (the suite's valgrind run is skipped without it).
+tools_missing() {
+  local tool missing=()
+  for tool in "$@"; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  echo "${missing[@]}"
+}
+C_TOOLS=(cc c++ make pkg-config readelf nm)
+if [ -n "$(tools_missing "${C_TOOLS[@]}" valgrind)" ] && command -v apt-get >/dev/null \
+  && [ "$(id -u)" = 0 ]; then
+  say "installing the C test tools ($(tools_missing "${C_TOOLS[@]}" valgrind)) with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends gcc g++ libc6-dev make pkgconf binutils \
+    valgrind >&2
+fi
+missing=$(tools_missing "${C_TOOLS[@]}")
+if [ -n "$missing" ]; then
+  say "missing tools for the C ABI tests: $missing (Debian/Ubuntu:"
+  say "apt-get install gcc g++ make pkgconf binutils valgrind), or set FLOWMAP_SKIP_C_TESTS=1"
+  [ -n "${FLOWMAP_SKIP_C_TESTS:-}" ] || exit 1
+fi
+command -v valgrind >/dev/null || say "valgrind not found: the C suite's valgrind run will be skipped"
 say "ready: libtorch $TORCH_VERSION ($mode) at .deps/libtorch"

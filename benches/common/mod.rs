@@ -5,7 +5,7 @@
 pub mod peak;
 
 use flowmap::schema::*;
-use flowmap::write::{to_safetensors_bytes_as, WeightDtype};
+use flowmap::write::{ModelBuilder, WeightDtype};
 use flowmap::{Model, NormalRng};
 use std::time::{Duration, Instant};
 
@@ -22,27 +22,21 @@ pub struct Net {
 pub const DIM: usize = 2;
 
 impl Net {
-    /// LeCun-normal weights (variance 1/fan_in) and small biases from a fixed seed.
+    /// LeCun-normal weights (variance 1/fan_in) and small biases from a fixed seed (the
+    /// runtime's fixture builder, [`ModelBuilder::random`]).
     pub fn new(name: &'static str, hidden: &[usize]) -> Net {
-        let mut rng = NormalRng::new(7);
-        let mut widths = vec![2 + DIM];
-        widths.extend_from_slice(hidden);
-        widths.push(DIM);
-        let layers = widths
-            .windows(2)
-            .map(|w| {
-                let (n_in, n_out) = (w[0], w[1]);
-                let scale = 1.0 / (n_in as f32).sqrt();
-                let wt = (0..n_in * n_out).map(|_| rng.next_f32() * scale).collect();
-                let b = (0..n_out).map(|_| rng.next_f32() * 0.1).collect();
-                (wt, b)
-            })
+        let sigma = 1.0;
+        let file = ModelBuilder::random(meta(hidden, sigma), 7);
+        let layers = file
+            .tensors()
+            .chunks_exact(2)
+            .map(|wb| (wb[0].1.clone(), wb[1].1.clone()))
             .collect();
         Net {
             name,
             hidden: hidden.to_vec(),
             layers,
-            sigma: 1.0,
+            sigma,
         }
     }
 
@@ -73,38 +67,42 @@ impl Net {
 
     /// The model file (safetensors bytes) holding these weights stored as `dtype`.
     pub fn runtime_bytes(&self, dtype: WeightDtype) -> Vec<u8> {
-        let meta = ModelMeta {
-            format_version: FORMAT_VERSION,
-            architecture: Architecture::Mlp {
-                data_shape: vec![DIM],
-                hidden: self.hidden.clone(),
-                activation: Activation::GeluTanh,
-                time_embedding: TimeEmbedding::Raw,
-            },
-            interpolant: Interpolant::Trig,
-            sigma: self.sigma,
-            normalization: Normalization {
-                mean: vec![0.0; DIM],
-                std: vec![1.0; DIM],
-            },
-            provenance: Provenance {
-                method: "lsd".into(),
-                steps: 0,
-                seed: 7,
-                weights: "raw".into(),
-                trainer: "benches".into(),
-                dataset: String::new(),
-            },
-        };
-        let names: Vec<(String, String)> = (0..self.layers.len())
-            .map(|i| (format!("layers.{i}.weight"), format!("layers.{i}.bias")))
-            .collect();
-        let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = Vec::new();
-        for ((w, b), (wn, bn)) in self.layers.iter().zip(&names) {
-            tensors.push((wn, vec![b.len(), w.len() / b.len()], w));
-            tensors.push((bn, vec![b.len()], b));
-        }
-        to_safetensors_bytes_as(&meta, &tensors, dtype)
+        let mut layers = self.layers.iter().flat_map(|(w, b)| [w, b]);
+        ModelBuilder::new(meta(&self.hidden, self.sigma), |_| {
+            layers
+                .next()
+                .expect("one tensor per layer weight and bias")
+                .clone()
+        })
+        .dtype(dtype)
+        .to_bytes()
+    }
+}
+
+/// The metadata of a reference network.
+fn meta(hidden: &[usize], sigma: f32) -> ModelMeta {
+    ModelMeta {
+        format_version: FORMAT_VERSION,
+        architecture: Architecture::Mlp {
+            data_shape: vec![DIM],
+            hidden: hidden.to_vec(),
+            activation: Activation::GeluTanh,
+            time_embedding: TimeEmbedding::Raw,
+        },
+        interpolant: Interpolant::Trig,
+        sigma,
+        normalization: Normalization {
+            mean: vec![0.0; DIM],
+            std: vec![1.0; DIM],
+        },
+        provenance: Provenance {
+            method: "lsd".into(),
+            steps: 0,
+            seed: 7,
+            weights: "raw".into(),
+            trainer: "benches".into(),
+            dataset: String::new(),
+        },
     }
 }
 

@@ -8,7 +8,7 @@
 //! construction (a constant, a table lookup, the thread-local pointer read through
 //! `try_with`/`try_borrow`) need no guard.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
-#![warn(clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod ptr;
 mod status;

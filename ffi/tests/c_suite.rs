@@ -200,33 +200,13 @@ fn meta(
 /// Named tensors: (name, shape, row-major data).
 type Tensors = Vec<(String, Vec<usize>, Vec<f32>)>;
 
-/// Deterministic weights for `meta`'s MLP, in layer order.
+/// Deterministic weights for `meta`'s MLP, in layer order (the runtime's fixture builder).
 fn weights(meta: &ModelMeta, seed: u64) -> Tensors {
-    let Architecture::Mlp {
-        data_shape,
-        hidden,
-        time_embedding,
-        ..
-    } = &meta.architecture;
-    let dim: usize = data_shape.iter().product();
-    let mut widths = vec![time_embedding.features() + dim];
-    widths.extend(hidden);
-    widths.push(dim);
-    let mut rng = NormalRng::new(seed);
-    let mut out = Vec::new();
-    for (i, w) in widths.windows(2).enumerate() {
-        let (n_in, n_out) = (w[0], w[1]);
-        let scale = 1.0 / (n_in as f32).sqrt();
-        let mut weight = vec![0.0; n_in * n_out];
-        rng.fill(&mut weight);
-        weight.iter_mut().for_each(|v| *v *= scale);
-        let mut bias = vec![0.0; n_out];
-        rng.fill(&mut bias);
-        bias.iter_mut().for_each(|v| *v *= 0.1);
-        out.push((format!("layers.{i}.weight"), vec![n_out, n_in], weight));
-        out.push((format!("layers.{i}.bias"), vec![n_out], bias));
-    }
-    out
+    flowmap::write::ModelBuilder::random(meta.clone(), seed)
+        .tensors()
+        .iter()
+        .map(|(spec, d)| (spec.name.clone(), spec.shape.clone(), d.clone()))
+        .collect()
 }
 
 fn file_bytes(meta: &ModelMeta, tensors: &Tensors) -> Vec<u8> {
@@ -581,8 +561,9 @@ fn read_csv(path: &Path) -> (String, Vec<f32>) {
     (header, values)
 }
 
-/// Runs an example on model a and checks its files against the runtime, bit for bit.
-fn check_example(exe: &Path, lib_dir: &Path, name: &str) {
+/// Runs an example on model a and checks its files against the runtime, bit for bit. Runs
+/// without LD_LIBRARY_PATH: flowmap.pc's rpath lets the program find the installed library.
+fn check_example(exe: &Path, name: &str) {
     let out_dir = built().work.join(format!("{name}-out"));
     let model = fixtures().join("a_model.safetensors");
     let n = 500;
@@ -599,7 +580,7 @@ fn check_example(exe: &Path, lib_dir: &Path, name: &str) {
         ])
         .arg(&out_dir)
         .args(["--size", "64"])
-        .env("LD_LIBRARY_PATH", lib_dir));
+        .env_remove("LD_LIBRARY_PATH"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("dim 2"), "{stdout}");
 
@@ -631,7 +612,7 @@ fn check_example(exe: &Path, lib_dir: &Path, name: &str) {
 
     // Bad usage and a bad model file fail cleanly.
     let status = Command::new(exe)
-        .env("LD_LIBRARY_PATH", lib_dir)
+        .env_remove("LD_LIBRARY_PATH")
         .output()
         .unwrap()
         .status;
@@ -640,7 +621,7 @@ fn check_example(exe: &Path, lib_dir: &Path, name: &str) {
         .arg(fixtures().join("unsupported_version.safetensors"))
         .arg("--out")
         .arg(&out_dir)
-        .env("LD_LIBRARY_PATH", lib_dir)
+        .env_remove("LD_LIBRARY_PATH")
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(1), "{name} with a bad model");
@@ -657,13 +638,13 @@ fn make_install_pkg_config_and_examples() {
         return;
     }
     let prefix = installed_prefix();
-    let lib = prefix.join("lib");
     for f in [
         "lib/libflowmap.so",
         "lib/libflowmap.so.0",
         "lib/libflowmap.a",
         "include/flowmap.h",
         "lib/pkgconfig/flowmap.pc",
+        "lib/pkgconfig/flowmap-static.pc",
     ] {
         assert!(prefix.join(f).exists(), "make install did not create {f}");
     }
@@ -691,7 +672,7 @@ fn make_install_pkg_config_and_examples() {
         .arg("-lm")
         .arg("-o")
         .arg(&c_exe));
-    check_example(&c_exe, &lib, "c-example");
+    check_example(&c_exe, "c-example");
 
     // ...and the C++ one.
     let cxx_exe = built().work.join("flowmap_sample_cpp");
@@ -702,5 +683,5 @@ fn make_install_pkg_config_and_examples() {
         .args(&libs)
         .arg("-o")
         .arg(&cxx_exe));
-    check_example(&cxx_exe, &lib, "cpp-example");
+    check_example(&cxx_exe, "cpp-example");
 }

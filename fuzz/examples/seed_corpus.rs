@@ -4,8 +4,7 @@
 //!
 //!   cargo run --manifest-path fuzz/Cargo.toml --example seed_corpus -- fuzz/seeds
 use flowmap::schema::*;
-use flowmap::write::{example_model_bytes, to_safetensors_bytes_as, WeightDtype};
-use flowmap::NormalRng;
+use flowmap::write::{example_model_bytes, ModelBuilder, WeightDtype};
 
 fn model(
     data_shape: Vec<usize>,
@@ -16,12 +15,11 @@ fn model(
     seed: u64,
 ) -> Vec<u8> {
     let dim: usize = data_shape.iter().product();
-    let e = time_embedding.features();
     let meta = ModelMeta {
         format_version: FORMAT_VERSION,
         architecture: Architecture::Mlp {
             data_shape,
-            hidden: hidden.clone(),
+            hidden,
             activation,
             time_embedding,
         },
@@ -40,34 +38,15 @@ fn model(
             dataset: String::new(),
         },
     };
-    let mut widths = vec![e + dim];
-    widths.extend(&hidden);
-    widths.push(dim);
-    let mut rng = NormalRng::new(seed);
-    let data: Vec<(String, Vec<usize>, Vec<f32>)> = widths
-        .windows(2)
-        .enumerate()
-        .flat_map(|(i, w)| {
-            let (n_in, n_out) = (w[0], w[1]);
-            [
-                (
-                    format!("layers.{i}.weight"),
-                    vec![n_out, n_in],
-                    (0..n_in * n_out).map(|_| rng.next_f32() * 0.5).collect(),
-                ),
-                (
-                    format!("layers.{i}.bias"),
-                    vec![n_out],
-                    (0..n_out).map(|_| rng.next_f32() * 0.1).collect(),
-                ),
-            ]
-        })
-        .collect();
-    let t: Vec<(&str, Vec<usize>, &[f32])> = data
-        .iter()
-        .map(|(n, s, d)| (n.as_str(), s.clone(), d.as_slice()))
-        .collect();
-    to_safetensors_bytes_as(&meta, &t, dtype)
+    ModelBuilder::random_scaled(meta, seed, |spec| {
+        if spec.shape.len() == 2 {
+            0.5
+        } else {
+            0.1
+        }
+    })
+    .dtype(dtype)
+    .to_bytes()
 }
 
 fn main() {

@@ -287,18 +287,18 @@ impl fmt::Display for LoadError {
             DimTooLarge { data_shape } => write!(
                 f,
                 "architecture.data_shape {data_shape:?}: dimension exceeds {}",
-                crate::MAX_DIM
+                crate::schema::MAX_DIM
             ),
             EmptyHidden => write!(f, "architecture.hidden is empty"),
             TooManyLayers { count } => write!(
                 f,
                 "{count} hidden layers; at most {} are supported",
-                crate::MAX_HIDDEN_LAYERS
+                crate::schema::MAX_HIDDEN_LAYERS
             ),
             InvalidWidth { layer, width } => write!(
                 f,
                 "hidden layer {layer} has width {width}; widths must be in 1..={}",
-                crate::MAX_WIDTH
+                crate::schema::MAX_WIDTH
             ),
             InvalidFrequency { index, value } => {
                 write!(f, "Fourier frequency {index} is invalid ({value})")

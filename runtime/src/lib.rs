@@ -33,11 +33,14 @@
 //! ```
 #![no_std]
 #![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "ndarray")]
+pub mod array;
 pub mod error;
 mod kernels;
 mod load;
@@ -45,22 +48,16 @@ mod model;
 pub mod rng;
 pub mod schema;
 pub mod write;
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-mod x86;
 
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "ndarray")]
+pub use array::ArrayError;
 pub use error::{EvalError, LoadError};
 pub use model::{Grid, Model, Workspace};
+/// The ndarray version the `ndarray` feature's methods take ([`Model::sample_array`], ...).
+#[cfg(feature = "ndarray")]
+pub use ndarray;
 pub use rng::NormalRng;
-pub use schema::FORMAT_VERSION;
-
-/// Largest data dimension (product of the data shape) the loader accepts.
-pub const MAX_DIM: usize = 1 << 24;
-/// Largest hidden-layer width the loader accepts.
-pub const MAX_WIDTH: usize = 1 << 20;
-/// Most hidden layers the loader accepts.
-pub const MAX_HIDDEN_LAYERS: usize = 1024;
-/// Most Fourier frequencies the loader accepts.
-pub const MAX_FREQUENCIES: usize = 1 << 16;
+pub use schema::{FORMAT_VERSION, MAX_DIM, MAX_FREQUENCIES, MAX_HIDDEN_LAYERS, MAX_WIDTH};

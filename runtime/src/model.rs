@@ -1,15 +1,12 @@
 //! The loaded model, its scratch workspace, and evaluation (map, velocity, sampling).
 
-use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::error::{EvalError, LoadError};
+use crate::error::EvalError;
 use crate::kernels::{self, Packed};
-use crate::load;
 use crate::rng::NormalRng;
-use crate::schema::{self, Activation, Architecture, ModelMeta, TimeEmbedding};
-use crate::{MAX_DIM, MAX_FREQUENCIES, MAX_HIDDEN_LAYERS, MAX_WIDTH};
+use crate::schema::{Activation, Architecture, ModelMeta, TimeEmbedding};
 
 /// The time grid for [`Model::sample`]: sampling steps x ← X_{t_k, t_{k+1}}(x).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -192,79 +189,25 @@ fn validate_grid(grid: Grid<'_>) -> Result<(), EvalError> {
 }
 
 impl Model {
-    /// Loads and validates a model from the bytes of a model file (see `docs/format.md`).
-    ///
-    /// Everything is checked before the model is accepted: container layout, dtypes, shapes
-    /// against the declared architecture, finiteness of every weight, the metadata and its
-    /// `format_version`. Weights are converted to f32 and copied, so `bytes` may be dropped
-    /// afterwards. Memory allocated is bounded by a small multiple of `bytes.len()`.
-    ///
-    /// ```
-    /// # let bytes = flowmap::write::example_model_bytes();
-    /// let model = flowmap::Model::from_bytes(&bytes)?;
-    /// assert_eq!(model.format_version(), flowmap::schema::FORMAT_VERSION);
-    /// // Anything that is not a valid model file is a typed error, never a panic:
-    /// assert!(flowmap::Model::from_bytes(b"not a model").is_err());
-    /// # Ok::<(), flowmap::LoadError>(())
-    /// ```
-    pub fn from_bytes(bytes: &[u8]) -> Result<Model, LoadError> {
-        let container = load::parse(bytes)?;
-        let meta_json = container
-            .metadata
-            .as_ref()
-            .and_then(|m| m.iter().find(|(k, _)| k == schema::METADATA_KEY))
-            .map(|(_, v)| v.as_str())
-            .ok_or(LoadError::MissingMetadata)?;
-        let meta = parse_meta(meta_json)?;
-        let shape = validate_meta(&meta)?;
-
-        // Expected tensors, in layer order.
-        let mut expected: Vec<(String, Vec<usize>)> = Vec::with_capacity(2 * shape.len());
-        for (i, &(n_in, n_out)) in shape.iter().enumerate() {
-            expected.push((
-                alloc::format!("layers.{i}.weight"),
-                alloc::vec![n_out, n_in],
-            ));
-            expected.push((alloc::format!("layers.{i}.bias"), alloc::vec![n_out]));
-        }
-        for (name, want) in &expected {
-            let t = container
-                .tensors
-                .get(name)
-                .ok_or_else(|| LoadError::MissingTensor(name.clone()))?;
-            let same = t.shape.len() == want.len()
-                && t.shape.iter().zip(want).all(|(&g, &w)| g == w as u64);
-            if !same {
-                return Err(LoadError::ShapeMismatch {
-                    tensor: name.clone(),
-                    expected: want.clone(),
-                    got: t.shape.clone(),
-                });
-            }
-        }
-        if let Some(name) = container
-            .tensors
-            .keys()
-            .find(|k| !expected.iter().any(|(e, _)| e == *k))
-        {
-            return Err(LoadError::UnexpectedTensor(name.clone()));
-        }
-
-        let e = match &meta.architecture {
-            Architecture::Mlp { time_embedding, .. } => time_embedding.features(),
-        };
+    /// The model of validated metadata and its tensors decoded to f32, in the order of
+    /// [`Architecture::tensors`] (the loader checked every shape): packs the dense layers
+    /// into the kernel layout.
+    pub(crate) fn from_weights(meta: ModelMeta, weights: Vec<Vec<f32>>) -> Model {
+        let Architecture::Mlp {
+            hidden,
+            activation,
+            time_embedding,
+            ..
+        } = &meta.architecture;
+        let e = time_embedding.features();
+        let shape = meta.architecture.mlp_layers();
         let mut layers = Vec::with_capacity(shape.len());
         let mut emb_weight = Vec::new();
+        let mut tensors = weights.into_iter();
         for (i, &(n_in, n_out)) in shape.iter().enumerate() {
-            let (wn, bn) = (&expected[2 * i].0, &expected[2 * i + 1].0);
-            // Present: checked above.
-            let weight = match container.tensors.get(wn) {
-                Some(t) => load::to_f32(wn, t)?,
-                None => return Err(LoadError::MissingTensor(wn.clone())),
-            };
-            let mut bias = match container.tensors.get(bn) {
-                Some(t) => load::to_f32(bn, t)?,
-                None => return Err(LoadError::MissingTensor(bn.clone())),
+            let (weight, mut bias) = match (tensors.next(), tensors.next()) {
+                (Some(w), Some(b)) => (w, b),
+                _ => unreachable!("the loader passes one weight and one bias per layer"),
             };
             let off = if i == 0 { e } else { 0 };
             if i == 0 {
@@ -282,23 +225,16 @@ impl Model {
                 n_out,
             });
         }
-
-        let Architecture::Mlp {
-            hidden,
-            activation,
-            time_embedding,
-            ..
-        } = &meta.architecture;
         let frequencies = match time_embedding {
             TimeEmbedding::Raw => Vec::new(),
             TimeEmbedding::Fourier { frequencies } => frequencies.clone(),
         };
         let dim = meta.architecture.dim();
         let width = hidden.iter().copied().fold(dim, usize::max);
-        Ok(Model {
+        Model {
             dim,
             activation: *activation,
-            embed_features: time_embedding.features(),
+            embed_features: e,
             frequencies,
             layers,
             emb_weight,
@@ -307,17 +243,7 @@ impl Model {
             sigma: meta.sigma,
             width,
             meta,
-        })
-    }
-
-    /// Reads a model file and loads it with [`Model::from_bytes`]. I/O failures are
-    /// [`LoadError::Io`] with the system's message.
-    #[cfg(feature = "std")]
-    pub fn from_file<P: AsRef<std::path::Path>>(path: P) -> Result<Model, LoadError> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|e| LoadError::Io(alloc::format!("{}: {e}", path.display())))?;
-        Model::from_bytes(&bytes)
+        }
     }
 
     /// The file's metadata (architecture, σ, normalisation, provenance).
@@ -690,115 +616,4 @@ pub(crate) fn embed(raw: bool, frequencies: &[f32], s: f32, t: f32, emb: &mut [f
         emb[4 + 4 * k] = libm::sinf(b);
         emb[5 + 4 * k] = libm::cosf(b);
     }
-}
-
-/// Parses the `flowmap` metadata JSON, checking the version before the schema (so a file of
-/// a newer format is reported as such even when its fields differ).
-fn parse_meta(json: &str) -> Result<ModelMeta, LoadError> {
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| LoadError::MetadataJson(e.to_string()))?;
-    let version = value
-        .get("format_version")
-        .ok_or_else(|| LoadError::MetadataJson("missing field `format_version`".to_string()))?;
-    let version = version.as_u64().ok_or_else(|| {
-        LoadError::MetadataJson("`format_version` is not a non-negative integer".to_string())
-    })?;
-    if version != u64::from(schema::FORMAT_VERSION) {
-        return Err(LoadError::UnsupportedFormatVersion {
-            found: version,
-            supported: schema::FORMAT_VERSION,
-        });
-    }
-    serde_json::from_value(value).map_err(|e| LoadError::MetadataJson(e.to_string()))
-}
-
-/// Validates the metadata; returns the (n_in, n_out) of each layer.
-fn validate_meta(meta: &ModelMeta) -> Result<Vec<(usize, usize)>, LoadError> {
-    let Architecture::Mlp {
-        data_shape,
-        hidden,
-        time_embedding,
-        ..
-    } = &meta.architecture;
-    if data_shape.is_empty() {
-        return Err(LoadError::EmptyDataShape);
-    }
-    if data_shape.contains(&0) {
-        return Err(LoadError::ZeroDim {
-            data_shape: data_shape.clone(),
-        });
-    }
-    let dim = data_shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .filter(|&d| d <= MAX_DIM)
-        .ok_or_else(|| LoadError::DimTooLarge {
-            data_shape: data_shape.clone(),
-        })?;
-    if hidden.is_empty() {
-        return Err(LoadError::EmptyHidden);
-    }
-    if hidden.len() > MAX_HIDDEN_LAYERS {
-        return Err(LoadError::TooManyLayers {
-            count: hidden.len(),
-        });
-    }
-    if let Some((layer, &width)) = hidden
-        .iter()
-        .enumerate()
-        .find(|(_, &w)| w == 0 || w > MAX_WIDTH)
-    {
-        return Err(LoadError::InvalidWidth { layer, width });
-    }
-    if let TimeEmbedding::Fourier { frequencies } = time_embedding {
-        if frequencies.len() > MAX_FREQUENCIES {
-            return Err(LoadError::InvalidFrequency {
-                index: frequencies.len(),
-                value: f32::NAN,
-            });
-        }
-        if let Some((index, &value)) = frequencies.iter().enumerate().find(|(_, f)| !f.is_finite())
-        {
-            return Err(LoadError::InvalidFrequency { index, value });
-        }
-    }
-    if !(meta.sigma.is_finite() && meta.sigma > 0.0) {
-        return Err(LoadError::InvalidSigma(meta.sigma));
-    }
-    let norm = &meta.normalization;
-    if norm.mean.len() != dim {
-        return Err(LoadError::NormalizationLength {
-            field: "mean",
-            expected: dim,
-            got: norm.mean.len(),
-        });
-    }
-    if norm.std.len() != dim {
-        return Err(LoadError::NormalizationLength {
-            field: "std",
-            expected: dim,
-            got: norm.std.len(),
-        });
-    }
-    if let Some((index, &value)) = norm.mean.iter().enumerate().find(|(_, m)| !m.is_finite()) {
-        return Err(LoadError::InvalidMean { index, value });
-    }
-    if let Some((index, &value)) = norm
-        .std
-        .iter()
-        .enumerate()
-        .find(|(_, s)| !(s.is_finite() && **s > 0.0))
-    {
-        return Err(LoadError::InvalidStd { index, value });
-    }
-    // Bounded: E <= 2 + 4·MAX_FREQUENCIES, dim <= MAX_DIM, widths <= MAX_WIDTH.
-    let n_in0 = time_embedding.features() + dim;
-    let mut shape = Vec::with_capacity(hidden.len() + 1);
-    let mut n_in = n_in0;
-    for &w in hidden {
-        shape.push((n_in, w));
-        n_in = w;
-    }
-    shape.push((n_in, dim));
-    Ok(shape)
 }

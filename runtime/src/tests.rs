@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 
 use crate::model::embed;
 use crate::schema::*;
-use crate::write::{to_safetensors_bytes, to_safetensors_bytes_as, WeightDtype};
+use crate::write::{to_safetensors_bytes, to_safetensors_bytes_as, ModelBuilder, WeightDtype};
 use crate::{EvalError, Grid, Model, NormalRng, Workspace};
 
 pub(crate) fn meta(
@@ -45,37 +45,16 @@ pub(crate) fn meta(
 
 type Weights = Vec<(String, Vec<usize>, Vec<f32>)>;
 
-/// Random weights for `meta`'s architecture.
+/// Random weights for `meta`'s architecture (N(0, 1)/√n_in weights, N(0, 1)·0.3 biases).
 fn random_weights(meta: &ModelMeta, seed: u64) -> Weights {
-    let Architecture::Mlp {
-        hidden,
-        time_embedding,
-        ..
-    } = &meta.architecture;
-    let dim = meta.architecture.dim();
-    let mut rng = NormalRng::new(seed);
-    let mut dims = Vec::new();
-    let mut n_in = time_embedding.features() + dim;
-    for &h in hidden {
-        dims.push((n_in, h));
-        n_in = h;
-    }
-    dims.push((n_in, dim));
-    let mut out = Vec::new();
-    for (i, (n_in, n_out)) in dims.into_iter().enumerate() {
-        let sc = 1.0 / libm::sqrtf(n_in as f32);
-        out.push((
-            alloc::format!("layers.{i}.weight"),
-            vec![n_out, n_in],
-            (0..n_in * n_out).map(|_| rng.next_f32() * sc).collect(),
-        ));
-        out.push((
-            alloc::format!("layers.{i}.bias"),
-            vec![n_out],
-            (0..n_out).map(|_| rng.next_f32() * 0.3).collect(),
-        ));
-    }
-    out
+    ModelBuilder::random_scaled(meta.clone(), seed, |spec| match spec.shape[..] {
+        [_, n_in] => 1.0 / libm::sqrtf(n_in as f32),
+        _ => 0.3,
+    })
+    .tensors()
+    .iter()
+    .map(|(spec, d)| (spec.name.clone(), spec.shape.clone(), d.clone()))
+    .collect()
 }
 
 fn bytes_of(meta: &ModelMeta, w: &Weights, dtype: WeightDtype) -> Vec<u8> {

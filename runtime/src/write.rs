@@ -7,7 +7,7 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use crate::schema::{self, ModelMeta};
+use crate::schema::{self, ModelMeta, TensorSpec};
 
 /// The element type weights are stored as. The runtime converts all of them to f32 at load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -144,8 +144,155 @@ pub fn to_safetensors_bytes_as(
     out
 }
 
+/// The one fixture builder: metadata + weights → model-file bytes, with the tensor names and
+/// shapes taken from the schema ([`Architecture::tensors`](crate::schema::Architecture::tensors)),
+/// so no caller spells them.
+///
+/// The tests, benchmarks, fuzz seeds and the C suite build their model files with it; the
+/// weights can be edited (or broken) before [`ModelBuilder::to_bytes`].
+///
+/// ```
+/// use flowmap::schema::*;
+/// use flowmap::write::{ModelBuilder, WeightDtype};
+/// let meta = ModelMeta {
+///     format_version: FORMAT_VERSION,
+///     architecture: Architecture::Mlp {
+///         data_shape: vec![2],
+///         hidden: vec![8],
+///         activation: Activation::Silu,
+///         time_embedding: TimeEmbedding::Raw,
+///     },
+///     interpolant: Interpolant::Linear,
+///     sigma: 1.0,
+///     normalization: Normalization { mean: vec![0.0; 2], std: vec![1.0; 2] },
+///     provenance: Provenance {
+///         method: "fm".into(), steps: 0, seed: 0, weights: "raw".into(),
+///         trainer: "doc".into(), dataset: String::new(),
+///     },
+/// };
+/// let bytes = ModelBuilder::random(meta, 7).dtype(WeightDtype::F16).to_bytes();
+/// let model = flowmap::Model::from_bytes(&bytes)?;
+/// assert_eq!(model.num_parameters(), (4 * 8 + 8) + (8 * 2 + 2));
+/// # Ok::<(), flowmap::LoadError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ModelBuilder {
+    meta: ModelMeta,
+    tensors: Vec<(TensorSpec, Vec<f32>)>,
+    dtype: WeightDtype,
+}
+
+impl ModelBuilder {
+    /// The tensors of `meta`'s architecture, in file order, each filled by `fill` (called
+    /// once per tensor, in order; it must return `spec.numel()` values).
+    ///
+    /// # Panics
+    /// If `meta` declares an absurd architecture (the schema would derive absurdly many or
+    /// large tensors; validate untrusted metadata first) — a builder is for well-formed
+    /// models.
+    pub fn new(meta: ModelMeta, mut fill: impl FnMut(&TensorSpec) -> Vec<f32>) -> ModelBuilder {
+        let tensors = meta
+            .architecture
+            .tensors()
+            .into_iter()
+            .map(|spec| {
+                let data = fill(&spec);
+                (spec, data)
+            })
+            .collect();
+        ModelBuilder {
+            meta,
+            tensors,
+            dtype: WeightDtype::F32,
+        }
+    }
+
+    /// Random weights from [`NormalRng::new(seed)`](crate::NormalRng), drawn tensor by
+    /// tensor in file order: N(0, 1)·`scale(spec)` for each tensor.
+    pub fn random_scaled(
+        meta: ModelMeta,
+        seed: u64,
+        mut scale: impl FnMut(&TensorSpec) -> f32,
+    ) -> ModelBuilder {
+        let mut rng = crate::NormalRng::new(seed);
+        ModelBuilder::new(meta, |spec| {
+            let sc = scale(spec);
+            (0..spec.numel()).map(|_| rng.next_f32() * sc).collect()
+        })
+    }
+
+    /// Random weights (see [`ModelBuilder::random_scaled`]): N(0, 1)/√fan_in for weights
+    /// (tensors of rank ≥ 2, fan_in = elements per output), N(0, 1)·0.1 for biases.
+    pub fn random(meta: ModelMeta, seed: u64) -> ModelBuilder {
+        ModelBuilder::random_scaled(meta, seed, |spec| match spec.shape.as_slice() {
+            [out, ..] if spec.shape.len() >= 2 => {
+                1.0 / libm::sqrtf((spec.numel() / (*out).max(1)) as f32)
+            }
+            _ => 0.1,
+        })
+    }
+
+    /// Stores the weights as `dtype` (default F32).
+    pub fn dtype(mut self, dtype: WeightDtype) -> ModelBuilder {
+        self.dtype = dtype;
+        self
+    }
+
+    /// The metadata, to edit (the tensors stay as they are: this is how tests write files
+    /// whose metadata and tensors disagree).
+    pub fn meta_mut(&mut self) -> &mut ModelMeta {
+        &mut self.meta
+    }
+
+    /// The shape and values of tensor `name`, to edit (`None` if there is no such tensor).
+    pub fn tensor_mut(&mut self, name: &str) -> Option<(&mut Vec<usize>, &mut Vec<f32>)> {
+        self.tensors
+            .iter_mut()
+            .find(|(spec, _)| spec.name == name)
+            .map(|(spec, data)| (&mut spec.shape, data))
+    }
+
+    /// Removes tensor `name` (returns whether it was there).
+    pub fn remove(&mut self, name: &str) -> bool {
+        let before = self.tensors.len();
+        self.tensors.retain(|(spec, _)| spec.name != name);
+        self.tensors.len() != before
+    }
+
+    /// Adds a tensor after the others.
+    pub fn push(&mut self, name: &str, shape: Vec<usize>, data: Vec<f32>) {
+        self.tensors.push((
+            TensorSpec {
+                name: String::from(name),
+                shape,
+            },
+            data,
+        ));
+    }
+
+    /// The tensors: (spec, row-major values), in file order.
+    pub fn tensors(&self) -> &[(TensorSpec, Vec<f32>)] {
+        &self.tensors
+    }
+
+    /// The metadata.
+    pub fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    /// The model-file bytes (see [`to_safetensors_bytes_as`]).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let t: Vec<(&str, Vec<usize>, &[f32])> = self
+            .tensors
+            .iter()
+            .map(|(spec, d)| (spec.name.as_str(), spec.shape.clone(), d.as_slice()))
+            .collect();
+        to_safetensors_bytes_as(&self.meta, &t, self.dtype)
+    }
+}
+
 /// Bytes of a small deterministic 2-D model (hidden [16, 16], GELU-tanh, raw time
-/// embedding, weights from [`NormalRng`](crate::NormalRng)), for examples and tests.
+/// embedding, weights from [`ModelBuilder::random`] with seed 2025), for examples and tests.
 #[doc(hidden)]
 pub fn example_model_bytes() -> Vec<u8> {
     use crate::schema::*;
@@ -172,23 +319,5 @@ pub fn example_model_bytes() -> Vec<u8> {
             dataset: String::new(),
         },
     };
-    let mut rng = crate::NormalRng::new(2025);
-    let dims = [(4usize, 16usize), (16, 16), (16, 2)];
-    let mut data: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    for (i, &(n_in, n_out)) in dims.iter().enumerate() {
-        let scale = 1.0 / libm::sqrtf(n_in as f32);
-        let w: Vec<f32> = (0..n_in * n_out).map(|_| rng.next_f32() * scale).collect();
-        let b: Vec<f32> = (0..n_out).map(|_| rng.next_f32() * 0.1).collect();
-        data.push((
-            alloc::format!("layers.{i}.weight"),
-            alloc::vec![n_out, n_in],
-            w,
-        ));
-        data.push((alloc::format!("layers.{i}.bias"), alloc::vec![n_out], b));
-    }
-    let tensors: Vec<(&str, Vec<usize>, &[f32])> = data
-        .iter()
-        .map(|(n, s, d)| (n.as_str(), s.clone(), d.as_slice()))
-        .collect();
-    to_safetensors_bytes(&meta, &tensors)
+    ModelBuilder::random(meta, 2025).to_bytes()
 }

@@ -7,8 +7,8 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flowmap::schema::*;
-use flowmap::write::to_safetensors_bytes;
-use flowmap::{Grid, Model, NormalRng};
+use flowmap::write::ModelBuilder;
+use flowmap::{Grid, Model};
 
 struct Counting;
 
@@ -65,7 +65,6 @@ fn count<R>(f: impl FnOnce() -> R) -> (usize, R) {
 fn model(time_embedding: TimeEmbedding) -> Model {
     let dim = 3;
     let hidden = vec![40, 24];
-    let e = time_embedding.features();
     let meta = ModelMeta {
         format_version: FORMAT_VERSION,
         architecture: Architecture::Mlp {
@@ -89,25 +88,19 @@ fn model(time_embedding: TimeEmbedding) -> Model {
             dataset: String::new(),
         },
     };
-    let mut rng = NormalRng::new(4);
-    let dims = [(e + dim, 40), (40, 24), (24, dim)];
-    let data: Vec<(String, Vec<usize>, Vec<f32>)> = dims
-        .iter()
-        .enumerate()
-        .flat_map(|(i, &(n_in, n_out))| {
-            let w = (0..n_in * n_out).map(|_| rng.next_f32() * 0.3).collect();
-            let b = (0..n_out).map(|_| rng.next_f32() * 0.1).collect();
-            [
-                (format!("layers.{i}.weight"), vec![n_out, n_in], w),
-                (format!("layers.{i}.bias"), vec![n_out], b),
-            ]
-        })
-        .collect();
-    let t: Vec<(&str, Vec<usize>, &[f32])> = data
-        .iter()
-        .map(|(n, s, d)| (n.as_str(), s.clone(), d.as_slice()))
-        .collect();
-    Model::from_bytes(&to_safetensors_bytes(&meta, &t)).unwrap()
+    let bytes = ModelBuilder::random_scaled(
+        meta,
+        4,
+        |spec| {
+            if spec.shape.len() == 2 {
+                0.3
+            } else {
+                0.1
+            }
+        },
+    )
+    .to_bytes();
+    Model::from_bytes(&bytes).unwrap()
 }
 
 #[test]
@@ -180,4 +173,26 @@ fn one_model_many_threads() {
     for h in handles {
         assert_eq!(h.join().unwrap(), want);
     }
+}
+
+/// The `ndarray` feature's methods (src/array.rs) evaluate in the arrays' own memory: no
+/// allocation either, for owned arrays and views.
+#[cfg(feature = "ndarray")]
+#[test]
+fn array_evaluation_does_not_allocate() {
+    use flowmap::ndarray::{s, Array2};
+    let m = model(TimeEmbedding::Raw);
+    let mut ws = m.workspace(16);
+    let x = Array2::from_shape_fn((16, m.dim()), |(i, j)| ((i * 3 + j) as f32 * 0.37).sin());
+    let mut out: Array2<f32> = m.zeros_array(16).unwrap();
+    let (allocs, r) = count(|| {
+        m.map_array(&mut ws, 0.1, 0.9, &x, &mut out)?;
+        m.velocity_array(&mut ws, 0.3, &x.view(), &mut out.view_mut())?;
+        let (noise, mut rows) = (x.slice(s![..5, ..]), out.slice_mut(s![3..8, ..]));
+        m.sample_array(&mut ws, &noise, Grid::Uniform(2), &mut rows)?;
+        m.sample_seeded_array(&mut ws, 5, Grid::Uniform(1), &mut out)?;
+        Ok::<(), flowmap::ArrayError>(())
+    });
+    r.unwrap();
+    assert_eq!(allocs, 0, "{allocs} allocations");
 }

@@ -9,7 +9,7 @@
 //! operations in the same order as the Cortex-M4F's FPU (separate multiply and add; Rust never
 //! contracts them), and the same software `libm` for the noise and the activations. (With
 //! `std` on an FMA-capable x86-64 the host would use the fused kernels, which differ by
-//! rounding; see runtime/src/kernels.rs.)
+//! rounding; see runtime/src/kernels/mod.rs.)
 //!
 //! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` Rust target (scripts/setup.sh
 //! installs both); without them it says so and skips, except under `CI=true`, where it fails.

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Barrier};
 
 use flowmap::schema::*;
-use flowmap::write::to_safetensors_bytes;
+use flowmap::write::ModelBuilder;
 use flowmap::{Grid, Model, NormalRng};
 
 const THREADS: usize = 8;
@@ -18,7 +18,6 @@ const CUSTOM: [f32; 5] = [0.0, 0.1, 0.1, 0.7, 1.0];
 fn model(time_embedding: TimeEmbedding, activation: Activation) -> Model {
     let dim = 3;
     let hidden = [32usize, 20];
-    let e = time_embedding.features();
     let meta = ModelMeta {
         format_version: FORMAT_VERSION,
         architecture: Architecture::Mlp {
@@ -42,26 +41,20 @@ fn model(time_embedding: TimeEmbedding, activation: Activation) -> Model {
             dataset: String::new(),
         },
     };
-    let mut rng = NormalRng::new(77);
-    let widths = [e + dim, hidden[0], hidden[1], dim];
-    let data: Vec<(String, Vec<usize>, Vec<f32>)> = widths
-        .windows(2)
-        .enumerate()
-        .flat_map(|(i, w)| {
-            let (n_in, n_out) = (w[0], w[1]);
-            let weights = (0..n_in * n_out).map(|_| rng.next_f32() * 0.3).collect();
-            let bias = (0..n_out).map(|_| rng.next_f32() * 0.1).collect();
-            [
-                (format!("layers.{i}.weight"), vec![n_out, n_in], weights),
-                (format!("layers.{i}.bias"), vec![n_out], bias),
-            ]
-        })
-        .collect();
-    let t: Vec<(&str, Vec<usize>, &[f32])> = data
-        .iter()
-        .map(|(n, s, d)| (n.as_str(), s.clone(), d.as_slice()))
-        .collect();
-    Model::from_bytes(&to_safetensors_bytes(&meta, &t)).unwrap()
+    let bytes =
+        ModelBuilder::random_scaled(
+            meta,
+            77,
+            |spec| {
+                if spec.shape.len() == 2 {
+                    0.3
+                } else {
+                    0.1
+                }
+            },
+        )
+        .to_bytes();
+    Model::from_bytes(&bytes).unwrap()
 }
 
 /// Every result one "job" produces, in a fixed order. `worker` varies the seeds so that

@@ -54,15 +54,20 @@ const CRC_KEY: &str = "crc32";
 impl TrainState {
     /// A fresh state around `net`.
     pub fn new(net: Mlp) -> TrainState {
-        let params = net.parameters();
-        let opt = RAdam::new(&params);
-        let ema = EMA_DECAYS.iter().map(|&b| Ema::new(b, &params)).collect();
+        let opt = RAdam::new(&net.parameters());
+        let named = net.named_parameters();
+        let ema = EMA_DECAYS.iter().map(|&b| Ema::new(b, &named)).collect();
         TrainState {
             net,
             opt,
             ema,
             step: 0,
         }
+    }
+
+    /// The EMA copy with decay `beta` of parameter `name`.
+    pub fn ema_copy(&self, beta: f64, name: &str) -> Option<&Tensor> {
+        self.ema.iter().find(|e| e.beta == beta)?.get(name)
     }
 
     /// The named tensors that make up the state.
@@ -73,7 +78,7 @@ impl TrainState {
             out.push((format!("params.{n}"), p));
         }
         for (e, decay) in self.ema.iter().zip(EMA_DECAYS) {
-            for (n, p) in names.iter().zip(&e.params) {
+            for (n, p) in &e.params {
                 out.push((format!("ema{decay}.{n}"), p));
             }
         }
@@ -214,19 +219,21 @@ pub fn load(path: &Path, device: Device) -> anyhow::Result<(TrainState, RunInfo)
     let names: Vec<String> = (0..layers)
         .flat_map(|i| [format!("layers.{i}.weight"), format!("layers.{i}.bias")])
         .collect();
-    let mut group = |prefix: &str| -> anyhow::Result<Vec<Tensor>> {
+    let mut group = |prefix: &str| -> anyhow::Result<Vec<(String, Tensor)>> {
         names
             .iter()
-            .map(|n| take(&format!("{prefix}.{n}")))
+            .map(|n| Ok((n.clone(), take(&format!("{prefix}.{n}"))?)))
             .collect()
     };
-    let params = group("params")?;
-    let emas: Vec<Vec<Tensor>> = EMA_DECAYS
+    let unnamed =
+        |g: Vec<(String, Tensor)>| -> Vec<Tensor> { g.into_iter().map(|(_, t)| t).collect() };
+    let params = unnamed(group("params")?);
+    let emas: Vec<BTreeMap<String, Tensor>> = EMA_DECAYS
         .iter()
-        .map(|d| group(&format!("ema{d}")))
+        .map(|d| group(&format!("ema{d}")).map(|g| g.into_iter().collect()))
         .collect::<Result<_, _>>()?;
-    let m = group("radam_m")?;
-    let v = group("radam_v")?;
+    let m = unnamed(group("radam_m")?);
+    let v = unnamed(group("radam_v")?);
     let (weights, biases) = split_layers(
         params
             .into_iter()

@@ -1,16 +1,18 @@
 //! The command line: argument definitions and one handler per subcommand.
 
 use crate::checkpoint::{self, RunInfo, TrainState};
-use crate::config::{parse_hidden, TrainConfig};
-use crate::export::{self, WeightsChoice};
+use crate::config::{parse_hidden, TrainConfig, WeightsChoice};
+use crate::export;
 use crate::objective::{Method, StopGrad};
 use crate::train::{self, Outcome, RunOptions, RunPaths};
-use crate::{data, device, evaluate, net::Mlp};
+use crate::{data, device, net::Mlp};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use flowmap::schema::{Activation, Interpolant};
-use flowmap_eval::datasets::Toy;
-use std::path::{Path, PathBuf};
+use flowmap_cli::render::render;
+use flowmap_cli::{EvalArgs, InspectArgs, SampleArgs};
+use flowmap_eval::quality::{self, plots};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -86,10 +88,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub data_points: Option<usize>,
     /// Objective: fm, lsd (default), esd, psd-uniform, psd-midpoint.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = parse_method)]
     pub method: Option<Method>,
-    /// Stop-gradient placement (default: convex; full for esd).
-    #[arg(long, value_enum)]
+    /// Stop-gradient placement: none, convex or full (default: convex; full for esd).
+    #[arg(long, value_parser = parse_stopgrad)]
     pub stopgrad: Option<StopGrad>,
     /// Interpolant: linear (default) or trig.
     #[arg(long, value_parser = parse_interpolant)]
@@ -140,9 +142,9 @@ pub struct TrainArgs {
     /// Log interval in steps.
     #[arg(long)]
     pub log_every: Option<u64>,
-    /// Weights to export at the end: raw, ema0.999, ema0.9999.
-    #[arg(long)]
-    pub export_weights: Option<String>,
+    /// Weights to export at the end: raw, ema0.999 (default), ema0.9999.
+    #[arg(long, value_parser = parse_weights)]
+    pub export_weights: Option<WeightsChoice>,
     /// Frozen flow-matching teacher model (teacher distillation instead of self-distillation).
     #[arg(long)]
     pub teacher: Option<PathBuf>,
@@ -152,10 +154,12 @@ pub struct TrainArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
-    /// Testing aid: make the loss NaN at this step.
+    /// Testing aid (feature `fault-injection`): make the loss NaN at this step.
+    #[cfg(feature = "fault-injection")]
     #[arg(long, hide = true)]
     pub inject_nan_at: Option<u64>,
-    /// Testing aid: stop without a final checkpoint after this step.
+    /// Testing aid (feature `fault-injection`): stop without a final checkpoint after this step.
+    #[cfg(feature = "fault-injection")]
     #[arg(long, hide = true)]
     pub abort_after: Option<u64>,
 }
@@ -167,6 +171,22 @@ pub struct Widths(pub Vec<usize>);
 
 fn parse_widths(s: &str) -> Result<Widths, String> {
     parse_hidden(s).map(Widths)
+}
+
+fn parse_weights(s: &str) -> Result<WeightsChoice, String> {
+    WeightsChoice::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
+    Method::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+        format!("unknown method '{s}': use {}", names.join(", "))
+    })
+}
+
+fn parse_stopgrad(s: &str) -> Result<StopGrad, String> {
+    StopGrad::from_name(s)
+        .ok_or_else(|| format!("unknown stop-gradient '{s}': use none, convex or full"))
 }
 
 fn parse_interpolant(s: &str) -> Result<Interpolant, String> {
@@ -242,8 +262,8 @@ pub struct ExportArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// raw, ema0.999 or ema0.9999.
-    #[arg(long, default_value = "ema0.999")]
-    pub weights: String,
+    #[arg(long, default_value = "ema0.999", value_parser = parse_weights)]
+    pub weights: WeightsChoice,
     /// Weight dtype in the file: f32, f16 or bf16.
     #[arg(long, default_value = "f32")]
     pub dtype: String,
@@ -252,71 +272,16 @@ pub struct ExportArgs {
     pub out: PathBuf,
 }
 
-/// `sample` flags.
-#[derive(Args, Debug)]
-pub struct SampleArgs {
-    /// Model file.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Number of samples.
-    #[arg(long, default_value_t = 1000)]
-    pub n: usize,
-    /// Steps on the uniform grid t_k = k/N.
-    #[arg(long, default_value_t = 1)]
-    pub steps: usize,
-    /// Custom time grid instead, e.g. 0,0.5,1.
-    #[arg(long, value_delimiter = ',')]
-    pub grid: Option<Vec<f32>>,
-    /// Seed of the base noise.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Output: .csv or .npy.
-    #[arg(long)]
-    pub out: PathBuf,
-}
-
-/// `eval` flags.
-#[derive(Args, Debug)]
-pub struct EvalArgs {
-    /// Model file.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Reference data: the built-in dataset the model was trained on, or a data file.
-    #[arg(long)]
-    pub data: String,
-    /// Tensor name inside a .safetensors data file.
-    #[arg(long)]
-    pub data_key: Option<String>,
-    /// Step counts to evaluate.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
-    pub steps: Vec<usize>,
-    /// Samples per evaluation.
-    #[arg(long, default_value_t = 10_000)]
-    pub n: usize,
-    /// Seed of the base noise (the reference uses other seeds).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Velocity evaluations for the ODE baseline on the model's diagonal b_t = v_{t,t}
-    /// (Euler at each count; Heun, 2 per step, at the even ones).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32,64,128")]
-    pub ode_nfe: Vec<usize>,
-    /// Skip the ODE baseline.
-    #[arg(long)]
-    pub no_ode: bool,
-    /// Write a PNG of data vs samples at each step count (2-D: density panels; images: one
-    /// grid row per step count, the first row data).
-    #[arg(long)]
-    pub plot: Option<PathBuf>,
-}
-
-/// `inspect` arguments.
-#[derive(Args, Debug)]
-pub struct InspectArgs {
-    /// Model file.
-    pub model: PathBuf,
+/// Parses the process's arguments, runs them, prints an error if any, and returns the exit
+/// status.
+pub fn main() -> i32 {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
 }
 
 /// Runs a parsed command line.
@@ -324,40 +289,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Train(a) => cmd_train(*a),
         Command::Export(a) => cmd_export(a).map(|_| 0),
-        Command::Sample(a) => cmd_sample(a).map(|_| 0),
-        Command::Eval(a) => cmd_eval(a).map(|_| 0),
-        Command::Inspect(a) => cmd_inspect(a).map(|_| 0),
+        Command::Sample(a) => flowmap_cli::cmd_sample(a).map(|_| 0),
+        Command::Eval(a) => flowmap_cli::cmd_eval(a).map(|_| 0),
+        Command::Inspect(a) => flowmap_cli::cmd_inspect(a).map(|_| 0),
         Command::Datasets => {
-            println!("Built-in datasets (use with --data NAME):");
-            for t in Toy::all() {
-                println!("  {:<16} {}", t.name(), t.description());
-            }
-            println!("\nFiles: .npy (C order, f32/f64/i32/i64), .csv (numeric, optional header), .safetensors (--data-key)");
+            flowmap_cli::cmd_datasets();
             Ok(0)
         }
     }
-}
-
-/// Reference samples for evaluation: fresh draws for a built-in set, otherwise two disjoint
-/// random halves of the file (the model's data, so the floor is the sampling noise).
-pub fn reference_sets(
-    name: &str,
-    key: Option<&str>,
-    n: usize,
-) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
-    if let Some(toy) = Toy::from_name(name) {
-        return Ok((toy.sample(n, 1_000_003), toy.sample(n, 2_000_003)));
-    }
-    let ds = data::load_raw(name, key, 0, 0)?;
-    let mut idx: Vec<usize> = (0..ds.n).collect();
-    flowmap_eval::datasets::Rng::new(12_345).shuffle(&mut idx);
-    let half = (ds.n / 2).min(n);
-    let take = |ids: &[usize]| {
-        ids.iter()
-            .flat_map(|&i| ds.row(i).to_vec())
-            .collect::<Vec<f32>>()
-    };
-    Ok((take(&idx[..half]), take(&idx[half..2 * half])))
 }
 
 fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
@@ -401,6 +340,7 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
             info.config.data_points,
             info.config.seed,
         )?;
+        data::check_size(&ds, &info.config.data, args.eval_samples > 0)?;
         if ds.dim() != info.mean.len() {
             bail!(
                 "--resume: the data has {} dimensions but the checkpoint was trained on {}",
@@ -423,6 +363,7 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
             cfg.data_points,
             cfg.seed,
         )?;
+        data::check_size(&ds, &cfg.data, args.eval_samples > 0)?;
         let teacher_stats = match &cfg.teacher {
             Some(t) => {
                 let m = flowmap::Model::from_file(t)
@@ -490,9 +431,12 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
     );
     let opts = RunOptions {
         progress: !args.quiet,
-        stop: Some(stop),
-        inject_nan_at: args.inject_nan_at,
-        abort_after: args.abort_after,
+        stop: Some(stop.clone()),
+        #[cfg(feature = "fault-injection")]
+        faults: train::Faults {
+            nan_at: args.inject_nan_at,
+            abort_after: args.abort_after,
+        },
     };
     let started = std::time::Instant::now();
     let first = state.step;
@@ -511,13 +455,15 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
         secs,
         (state.step - first) as f64 / secs.max(1e-9)
     );
-    if opts.abort_after.is_some()
+    // A simulated crash (fault tests) exits like one: no export, status 3.
+    #[cfg(feature = "fault-injection")]
+    if opts.faults.abort_after.is_some()
         && outcome == Outcome::Interrupted
-        && !opts.stop.as_ref().unwrap().load(Ordering::SeqCst)
+        && !stop.load(Ordering::SeqCst)
     {
         return Ok(3);
     }
-    let choice = WeightsChoice::parse(&info.config.export_weights)?;
+    let choice = info.config.export_weights;
     let bytes = export_state(&state, &info, choice, flowmap::write::WeightDtype::F32)?;
     checkpoint::write_atomically(&paths.model(), &bytes)?;
     eprintln!(
@@ -533,28 +479,28 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
         return Ok(130);
     }
     if args.eval_samples > 0 {
-        let (reference, second) = reference_sets(
+        let (reference, second) = quality::reference_sets(
             &info.config.data,
             info.config.data_key.as_deref(),
             args.eval_samples,
         )?;
         let model = flowmap::Model::from_bytes(&bytes)?;
-        let drawn = evaluate::draw_steps(&model, &[1, 2, 4], args.eval_samples, 7)?;
-        let rows = evaluate::step_table(&model, &drawn, &reference, &second, 7);
+        let drawn = quality::draw_steps(&model, &[1, 2, 4], args.eval_samples, 7)?;
+        let rows = quality::step_table(&model, &drawn, &reference, &second, 7);
         println!(
             "\nQuality of {} ({} weights, {} samples vs a fresh reference):",
             paths.model().display(),
             choice.name(),
             args.eval_samples
         );
-        print!("{}", evaluate::render(&rows));
+        print!("{}", render(&rows));
         let samples_png = paths.dir.join("samples.png");
-        if evaluate::plot_samples(&samples_png, &model, &reference, &drawn)? {
+        if plots::plot_samples(&samples_png, &model, &reference, &drawn)? {
             eprintln!("wrote {}", samples_png.display());
         }
     }
     let loss_png = paths.dir.join("loss.png");
-    evaluate::plot_log(&paths.log(), &loss_png)?;
+    plots::plot_log(&paths.log(), &loss_png)?;
     eprintln!("wrote {}", loss_png.display());
     Ok(0)
 }
@@ -582,7 +528,7 @@ fn parse_dtype(s: &str) -> anyhow::Result<flowmap::write::WeightDtype> {
 }
 
 fn cmd_export(a: ExportArgs) -> anyhow::Result<()> {
-    let choice = WeightsChoice::parse(&a.weights)?;
+    let choice = a.weights;
     let dtype = parse_dtype(&a.dtype)?;
     let (state, info) = checkpoint::load(&a.checkpoint, tch::Device::Cpu)?;
     let bytes = export_state(&state, &info, choice, dtype)?;
@@ -596,57 +542,6 @@ fn cmd_export(a: ExportArgs) -> anyhow::Result<()> {
         a.dtype,
         a.out.display()
     );
-    Ok(())
-}
-
-fn load_model(path: &Path) -> anyhow::Result<flowmap::Model> {
-    flowmap::Model::from_file(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-}
-
-fn cmd_sample(a: SampleArgs) -> anyhow::Result<()> {
-    let model = load_model(&a.model)?;
-    if a.n == 0 {
-        bail!("--n must be at least 1");
-    }
-    let grid = match &a.grid {
-        Some(g) => flowmap::Grid::Custom(g),
-        None => flowmap::Grid::Uniform(a.steps),
-    };
-    let mut ws = model.workspace(a.n.min(4096));
-    let mut out = vec![0.0f32; a.n * model.dim()];
-    model.sample_seeded(&mut ws, a.seed, grid, &mut out)?;
-    let ds = flowmap_eval::datasets::Dataset::new(out, model.data_shape().to_vec())?;
-    match a.out.extension().and_then(|e| e.to_str()) {
-        Some("npy") => flowmap_eval::datasets::write_npy(&a.out, &ds)?,
-        Some("csv") => flowmap_eval::datasets::write_csv(&a.out, &ds)?,
-        _ => bail!("--out must end in .csv or .npy"),
-    }
-    eprintln!("wrote {} samples to {}", a.n, a.out.display());
-    Ok(())
-}
-
-fn cmd_eval(a: EvalArgs) -> anyhow::Result<()> {
-    evaluate::run_eval(&a)
-}
-
-fn cmd_inspect(a: InspectArgs) -> anyhow::Result<()> {
-    let model = load_model(&a.model)?;
-    println!("{}", a.model.display());
-    println!(
-        "format version {}; dim {}; data shape {:?}",
-        model.format_version(),
-        model.dim(),
-        model.data_shape()
-    );
-    println!("{}", serde_json::to_string_pretty(model.meta())?);
-    let bytes = std::fs::read(&a.model)?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)?;
-    let mut names = st.names();
-    names.sort();
-    for n in names {
-        let t = st.tensor(n)?;
-        println!("  {n:<20} {:?} {:?}", t.dtype(), t.shape());
-    }
     Ok(())
 }
 

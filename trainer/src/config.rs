@@ -54,7 +54,7 @@ pub struct TrainConfig {
     /// Write a log line every this many steps.
     pub log_every: u64,
     /// Which weights the final export uses: raw, ema0.999 or ema0.9999.
-    pub export_weights: String,
+    pub export_weights: WeightsChoice,
     /// A flow-matching model whose velocity is the frozen teacher (distillation).
     pub teacher: Option<PathBuf>,
 }
@@ -83,7 +83,7 @@ impl Default for TrainConfig {
             threads: 0,
             checkpoint_every: 500,
             log_every: 50,
-            export_weights: "ema0.999".into(),
+            export_weights: WeightsChoice::Ema999,
             teacher: None,
         }
     }
@@ -140,7 +140,6 @@ impl TrainConfig {
         if self.checkpoint_every == 0 || self.log_every == 0 {
             bail!("--checkpoint-every and --log-every must be at least 1");
         }
-        crate::export::WeightsChoice::parse(&self.export_weights)?;
         let sg = self.effective_stopgrad();
         if sg == StopGrad::Full && self.method != Method::Esd {
             bail!(
@@ -150,6 +149,47 @@ impl TrainConfig {
         }
         Ok(())
     }
+}
+
+/// Which weights to export. Serialised as its name (`raw`, `ema0.999`, `ema0.9999`), so
+/// configs and checkpoints written while this was a string read unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WeightsChoice {
+    /// The optimiser's current parameters.
+    #[serde(rename = "raw")]
+    Raw,
+    /// The EMA with decay 0.999 (warm-started).
+    #[serde(rename = "ema0.999")]
+    Ema999,
+    /// The EMA with decay 0.9999 (warm-started).
+    #[serde(rename = "ema0.9999")]
+    Ema9999,
+}
+
+impl WeightsChoice {
+    /// Parses `raw`, `ema0.999` or `ema0.9999`.
+    pub fn parse(s: &str) -> anyhow::Result<WeightsChoice> {
+        WeightsChoice::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| anyhow::anyhow!("unknown weights '{s}': use raw, ema0.999 or ema0.9999"))
+    }
+
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightsChoice::Raw => "raw",
+            WeightsChoice::Ema999 => "ema0.999",
+            WeightsChoice::Ema9999 => "ema0.9999",
+        }
+    }
+
+    /// All choices, for comparisons.
+    pub const ALL: [WeightsChoice; 3] = [
+        WeightsChoice::Raw,
+        WeightsChoice::Ema999,
+        WeightsChoice::Ema9999,
+    ];
 }
 
 /// Parses hidden widths written as `256x3` (three layers of 256) or `512,512,256`.
@@ -206,11 +246,9 @@ mod tests {
         }
         .validate()
         .is_err());
-        assert!(TrainConfig {
-            export_weights: "ema0.5".into(),
-            ..Default::default()
-        }
-        .validate()
-        .is_err());
+        // An unknown export choice cannot even be represented: it fails when read.
+        let err = toml::from_str::<TrainConfig>("export_weights = \"ema0.5\"").unwrap_err();
+        assert!(err.to_string().contains("ema0.9999"), "{err}");
+        assert!(WeightsChoice::parse("ema0.5").is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! Training data: a built-in 2-D set or a user file, validated, normalised per dimension and
 //! placed on the training device.
 
-use flowmap_eval::datasets::{self, Dataset, Toy};
+use flowmap_eval::datasets::{self, DataError, Dataset, Toy};
 use tch::{Device, Tensor};
 
 /// The training set as the trainer sees it.
@@ -27,21 +27,40 @@ pub fn load_raw(
     points: usize,
     seed: u64,
 ) -> anyhow::Result<Dataset> {
-    if let Some(toy) = Toy::from_name(name) {
-        if points == 0 {
-            anyhow::bail!("--data-points must be at least 1");
-        }
-        return Ok(toy.dataset(points, seed));
+    if Toy::from_name(name).is_some() && points == 0 {
+        anyhow::bail!("--data-points must be at least 1");
     }
-    let path = std::path::Path::new(name);
-    if !path.exists() {
-        let names: Vec<&str> = Toy::all().iter().map(|t| t.name()).collect();
+    datasets::load_named(name, key, points, seed).map_err(|e| match e {
+        DataError::UnknownSource { .. } => anyhow::anyhow!("--data {e}"),
+        other => other.into(),
+    })
+}
+
+/// Rows a data file needs for the final quality table: it is split into two disjoint reference
+/// halves (reference and noise floor), and each metric needs at least two rows.
+pub const MIN_ROWS_FOR_TABLE: usize = 4;
+
+/// Rejects, before any training, a data set too small to train on (fewer than 2 rows: there is
+/// no distribution to learn) or, when the final quality table will be computed from this file
+/// (`table`: a data file, not a built-in set whose references are drawn fresh), too small to
+/// give it two reference halves.
+pub fn check_size(ds: &Dataset, name: &str, table: bool) -> anyhow::Result<()> {
+    if ds.n < 2 {
         anyhow::bail!(
-            "--data '{name}' is neither a built-in dataset ({}) nor an existing file",
-            names.join(", ")
+            "--data {name}: {} row{}; training needs at least 2",
+            ds.n,
+            if ds.n == 1 { "" } else { "s" }
         );
     }
-    Ok(datasets::load(path, key)?)
+    if table && Toy::from_name(name).is_none() && ds.n < MIN_ROWS_FOR_TABLE {
+        anyhow::bail!(
+            "--data {name}: {} rows; the final quality table splits the file into two \
+             reference halves and needs at least {MIN_ROWS_FOR_TABLE} (pass --eval-samples 0 \
+             to skip it)",
+            ds.n
+        );
+    }
+    Ok(())
 }
 
 /// Normalises `ds` (with its own statistics unless `stats` is given) and moves it to `device`.

@@ -8,65 +8,25 @@ use flowmap::schema::{
 };
 use tch::{Device, Kind, Tensor};
 
-/// Which weights to export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WeightsChoice {
-    /// The optimiser's current parameters.
-    Raw,
-    /// The EMA with decay 0.999 (warm-started).
-    Ema999,
-    /// The EMA with decay 0.9999 (warm-started).
-    Ema9999,
-}
-
-impl WeightsChoice {
-    /// Parses `raw`, `ema0.999` or `ema0.9999`.
-    pub fn parse(s: &str) -> anyhow::Result<WeightsChoice> {
-        match s {
-            "raw" => Ok(WeightsChoice::Raw),
-            "ema0.999" => Ok(WeightsChoice::Ema999),
-            "ema0.9999" => Ok(WeightsChoice::Ema9999),
-            _ => anyhow::bail!("unknown weights '{s}': use raw, ema0.999 or ema0.9999"),
-        }
-    }
-
-    /// The canonical name.
-    pub fn name(self) -> &'static str {
-        match self {
-            WeightsChoice::Raw => "raw",
-            WeightsChoice::Ema999 => "ema0.999",
-            WeightsChoice::Ema9999 => "ema0.9999",
-        }
-    }
-
-    /// All choices, for comparisons.
-    pub const ALL: [WeightsChoice; 3] = [
-        WeightsChoice::Raw,
-        WeightsChoice::Ema999,
-        WeightsChoice::Ema9999,
-    ];
-}
+pub use crate::config::WeightsChoice;
 
 /// A detached network with the chosen weights.
 pub fn select_weights(state: &TrainState, choice: WeightsChoice) -> Mlp {
-    let flat: Vec<Tensor> = match choice {
-        WeightsChoice::Raw => state
-            .net
-            .parameters()
-            .iter()
-            .map(|p| p.detach().copy())
-            .collect(),
-        WeightsChoice::Ema999 => state.ema[0]
-            .params
-            .iter()
-            .map(|p| p.detach().copy())
-            .collect(),
-        WeightsChoice::Ema9999 => state.ema[1]
-            .params
-            .iter()
-            .map(|p| p.detach().copy())
-            .collect(),
-    };
+    let named = state.net.named_parameters();
+    let flat: Vec<Tensor> = named
+        .iter()
+        .map(|(name, raw)| {
+            let chosen = match choice {
+                WeightsChoice::Raw => Some(*raw),
+                WeightsChoice::Ema999 => state.ema_copy(0.999, name),
+                WeightsChoice::Ema9999 => state.ema_copy(0.9999, name),
+            };
+            chosen
+                .unwrap_or_else(|| panic!("no {} copy of {name}", choice.name()))
+                .detach()
+                .copy()
+        })
+        .collect();
     let (w, b) = crate::checkpoint::split_layers(flat);
     Mlp::from_tensors(w, b, state.net.sigma, state.net.activation)
 }
@@ -158,8 +118,7 @@ pub fn load_model_net(path: &std::path::Path, device: Device) -> anyhow::Result<
     for i in 0..layers {
         for kind in ["weight", "bias"] {
             let view = st.tensor(&format!("layers.{i}.{kind}"))?;
-            let floats = decode_f32(view.dtype(), view.data())
-                .ok_or_else(|| anyhow::anyhow!("unsupported dtype {:?}", view.dtype()))?;
+            let floats = flowmap_eval::datasets::tensor_to_f32(view.dtype(), view.data())?;
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
             flat.push(
                 Tensor::from_slice(&floats)
@@ -173,30 +132,4 @@ pub fn load_model_net(path: &std::path::Path, device: Device) -> anyhow::Result<
         Mlp::from_tensors(w, b, meta.sigma as f64, *activation),
         meta,
     ))
-}
-
-/// Widens F32/F16/BF16 little-endian tensor bytes to f32.
-fn decode_f32(dtype: safetensors::Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
-    use safetensors::Dtype;
-    match dtype {
-        Dtype::F32 => Some(
-            bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        ),
-        Dtype::F16 => Some(
-            bytes
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-        ),
-        Dtype::BF16 => Some(
-            bytes
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-        ),
-        _ => None,
-    }
 }

@@ -3,14 +3,14 @@
 //!
 //! The modules follow the paper's algorithm: [`interpolant`] and [`net`] define the objects,
 //! [`objective`] the losses, [`optim`] the update, [`train`] the loop; [`checkpoint`] and
-//! [`export`] move state to disk; [`evaluate`] measures samples drawn through the runtime.
+//! [`export`] move state to disk. Measuring samples is `flowmap_eval::quality`'s job and the
+//! model subcommands (`sample`, `eval`, `inspect`) are `flowmap_cli`'s; [`cli`] adds training.
 
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod data;
 pub mod device;
-pub mod evaluate;
 pub mod export;
 pub mod interpolant;
 pub mod net;

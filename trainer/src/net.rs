@@ -107,6 +107,14 @@ impl Mlp {
             .collect()
     }
 
+    /// (name, parameter) pairs in file order.
+    pub fn named_parameters(&self) -> Vec<(String, &Tensor)> {
+        self.parameter_names()
+            .into_iter()
+            .zip(self.parameters())
+            .collect()
+    }
+
     /// A copy of the network detached from autograd (for EMA copies and teachers).
     pub fn detached_copy(&self) -> Mlp {
         Mlp {

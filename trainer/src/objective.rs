@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 /// Which off-diagonal term trains the map (the diagonal term is always present).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Flow matching only: learns the velocity b_t = v_{t,t}; the baseline.
@@ -37,6 +37,20 @@ impl Method {
         }
     }
 
+    /// Every method, in the order the help lists them.
+    pub const ALL: [Method; 5] = [
+        Method::Fm,
+        Method::Lsd,
+        Method::Esd,
+        Method::PsdUniform,
+        Method::PsdMidpoint,
+    ];
+
+    /// The method called `name` ([`Method::name`]).
+    pub fn from_name(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.name() == name)
+    }
+
     /// The released stop-gradient placement for this method (paper §2.3–2.5).
     pub fn default_stopgrad(self) -> StopGrad {
         match self {
@@ -47,7 +61,7 @@ impl Method {
 }
 
 /// Where the off-diagonal term stops gradients (paper §2.3–2.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StopGrad {
     /// No stop-gradient: pure residual minimisation.
@@ -56,6 +70,25 @@ pub enum StopGrad {
     Convex,
     /// ESD only: the whole advective term ∇X·b is detached — ESD's default.
     Full,
+}
+
+impl StopGrad {
+    /// Every placement.
+    pub const ALL: [StopGrad; 3] = [StopGrad::None, StopGrad::Convex, StopGrad::Full];
+
+    /// The name used on the command line and in config files.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopGrad::None => "none",
+            StopGrad::Convex => "convex",
+            StopGrad::Full => "full",
+        }
+    }
+
+    /// The placement called `name` ([`StopGrad::name`]).
+    pub fn from_name(name: &str) -> Option<StopGrad> {
+        StopGrad::ALL.into_iter().find(|m| m.name() == name)
+    }
 }
 
 /// Times of one batch. Rows 0..B_d are diagonal (s = t), the rest off-diagonal.

@@ -3,6 +3,7 @@
 //! libtorch ships no RAdam, so it is written here (Liu et al. 2020, in the form optax uses:
 //! ρ threshold 5, ε added outside the square root).
 
+use std::collections::BTreeMap;
 use tch::Tensor;
 
 /// lr(step) = lr0 / √max(step / decay_steps, 1): constant, then 1/√step decay (paper §2.7).
@@ -32,7 +33,12 @@ pub fn clip_global_norm(grads: &mut [Tensor], max_norm: f64) -> f64 {
     norm
 }
 
-/// Rectified Adam.
+/// Rectified Adam that owns (handles to) the parameters it updates, as candle's `Optimizer`
+/// and tch's `nn::Optimizer` do: [`RAdam::backward_step`] is the whole update of the paper's
+/// algorithm box (g ← ∇θ L, clip, θ ← RAdam(θ, g, lr)).
+///
+/// The handles share storage with the network's tensors, so updating them in place updates
+/// the network.
 pub struct RAdam {
     /// First-moment decay β1.
     pub beta1: f64,
@@ -46,13 +52,20 @@ pub struct RAdam {
     pub m: Vec<Tensor>,
     /// Second moments, one per parameter.
     pub v: Vec<Tensor>,
+    /// The parameters (shallow handles: same storage as the network's).
+    params: Vec<Tensor>,
 }
+
+/// A gradient with a NaN or infinite norm: the step was not taken.
+#[derive(Debug, Clone, Copy)]
+pub struct NonFiniteGradient(pub f64);
 
 /// RAdam switches from momentum SGD to the rectified adaptive step once ρ_t exceeds this.
 const RHO_THRESHOLD: f64 = 5.0;
 
 impl RAdam {
-    /// Zero moments shaped like `params`, with the paper's β1 = 0.9, β2 = 0.999, ε = 1e-8.
+    /// Zero moments shaped like `params`, with the paper's β1 = 0.9, β2 = 0.999, ε = 1e-8. The
+    /// optimiser keeps handles to `params` and updates them in place.
     pub fn new(params: &[&Tensor]) -> RAdam {
         RAdam {
             beta1: 0.9,
@@ -61,7 +74,29 @@ impl RAdam {
             count: 0,
             m: params.iter().map(|p| p.detach().zeros_like()).collect(),
             v: params.iter().map(|p| p.detach().zeros_like()).collect(),
+            params: params.iter().map(|p| p.shallow_clone()).collect(),
         }
+    }
+
+    /// g ← ∇θ `loss`; g clipped to global norm `clip`; θ ← θ − lr·u(g). Returns the gradient
+    /// norm before clipping; a non-finite norm leaves every parameter and moment untouched.
+    pub fn backward_step(
+        &mut self,
+        loss: &Tensor,
+        clip: f64,
+        lr: f64,
+    ) -> Result<f64, NonFiniteGradient> {
+        for p in &mut self.params {
+            p.zero_grad();
+        }
+        loss.backward();
+        let mut grads: Vec<Tensor> = self.params.iter().map(|p| p.grad().detach()).collect();
+        let norm = clip_global_norm(&mut grads, clip);
+        if !norm.is_finite() {
+            return Err(NonFiniteGradient(norm));
+        }
+        self.step(&grads, lr);
+        Ok(norm)
     }
 
     /// The scalar factors of step `count` (1-based): (bias-corrected momentum scale,
@@ -84,12 +119,13 @@ impl RAdam {
     }
 
     /// One update θ ← θ − lr·u(g) of every parameter, in place.
-    pub fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], lr: f64) {
+    pub fn step(&mut self, grads: &[Tensor], lr: f64) {
         self.count += 1;
         let (m_scale, rect) = self.step_factors(self.count);
         let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
         tch::no_grad(|| {
-            for ((p, g), (m, v)) in params
+            for ((p, g), (m, v)) in self
+                .params
                 .iter_mut()
                 .zip(grads)
                 .zip(self.m.iter_mut().zip(self.v.iter_mut()))
@@ -110,20 +146,24 @@ impl RAdam {
 
 /// Exponential moving average of the parameters with the usual warm-up:
 /// decay_n = min(β, (1 + n)/(10 + n)), so early averages are not dominated by the random
-/// initialisation (a plain 0.999 EMA still carries ~25 % of it after 1400 steps).
+/// initialisation (a plain 0.999 EMA still carries ~25 % of it after 1400 steps). Copies are
+/// kept by parameter name, so nothing depends on the order parameters are listed in.
 pub struct Ema {
     /// Target decay β.
     pub beta: f64,
-    /// Averaged parameters.
-    pub params: Vec<Tensor>,
+    /// Averaged parameters by name.
+    pub params: BTreeMap<String, Tensor>,
 }
 
 impl Ema {
-    /// An average that starts at `params`.
-    pub fn new(beta: f64, params: &[&Tensor]) -> Ema {
+    /// An average that starts at `params` (name, tensor).
+    pub fn new(beta: f64, params: &[(String, &Tensor)]) -> Ema {
         Ema {
             beta,
-            params: params.iter().map(|p| p.detach().copy()).collect(),
+            params: params
+                .iter()
+                .map(|(n, p)| (n.clone(), p.detach().copy()))
+                .collect(),
         }
     }
 
@@ -132,15 +172,28 @@ impl Ema {
         beta.min((1.0 + n as f64) / (10.0 + n as f64))
     }
 
-    /// ema ← d·ema + (1 − d)·θ, with d = [`Ema::decay`] for update `n`.
-    pub fn update(&mut self, params: &[&Tensor], n: u64) {
+    /// ema ← d·ema + (1 − d)·θ for each named parameter, with d = [`Ema::decay`] for update `n`.
+    ///
+    /// # Panics
+    /// If a name has no average (the average and the network were built from different
+    /// architectures: a programming error).
+    pub fn update(&mut self, params: &[(String, &Tensor)], n: u64) {
         let d = Ema::decay(self.beta, n);
         tch::no_grad(|| {
-            for (e, p) in self.params.iter_mut().zip(params) {
+            for (name, p) in params {
+                let e = self
+                    .params
+                    .get_mut(name)
+                    .unwrap_or_else(|| panic!("no EMA copy of parameter {name}"));
                 let _ = e.g_mul_scalar_(d);
                 let _ = e.g_add_(&(p.detach() * (1.0 - d)));
             }
         });
+    }
+
+    /// The averaged tensor of parameter `name`.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.params.get(name)
     }
 }
 
@@ -174,23 +227,23 @@ mod tests {
     /// ρ_5 = 4.996 < 5 and ρ_6 = 1999 − 12·0.999⁶/(1 − 0.999⁶) = 5.9942, r_6 = 0.025821
     #[test]
     fn radam_matches_hand_computed_steps() {
-        let mut p = vec![Tensor::from_slice(&[1.0f64]).to_kind(Kind::Double)];
+        let p = Tensor::from_slice(&[1.0f64]).to_kind(Kind::Double);
         let g = vec![Tensor::from_slice(&[0.5f64])];
-        let mut opt = RAdam::new(&[&p[0]]);
-        opt.step(&mut p, &g, 0.1);
-        assert!((p[0].double_value(&[0]) - 0.95).abs() < 1e-12);
+        let mut opt = RAdam::new(&[&p]);
+        opt.step(&g, 0.1);
+        assert!((p.double_value(&[0]) - 0.95).abs() < 1e-12);
         for _ in 0..4 {
-            opt.step(&mut p, &g, 0.1);
+            opt.step(&g, 0.1);
         }
-        assert!((p[0].double_value(&[0]) - 0.75).abs() < 1e-12);
+        assert!((p.double_value(&[0]) - 0.75).abs() < 1e-12);
         // Step 6: ρ = 5.99416, r = sqrt((ρ−4)(ρ−2)ρ∞ / ((ρ∞−4)(ρ∞−2)ρ)) with ρ∞ = 1999.
         let (_, rect) = opt.step_factors(6);
         let (r, _) = rect.expect("rectified at step 6");
         assert!((r - 0.025_821_11).abs() < 1e-7, "r = {r}");
         // With a constant gradient m̂ = g and v̂ = g², so the step is lr·r·g/(|g| + ε).
-        opt.step(&mut p, &g, 0.1);
+        opt.step(&g, 0.1);
         let expected = 0.75 - 0.1 * r * 0.5 / (0.5 + 1e-8);
-        assert!((p[0].double_value(&[0]) - expected).abs() < 1e-12);
+        assert!((p.double_value(&[0]) - expected).abs() < 1e-12);
     }
 
     #[test]
@@ -198,9 +251,28 @@ mod tests {
         assert!((Ema::decay(0.999, 0) - 0.1).abs() < 1e-15);
         assert_eq!(Ema::decay(0.999, 100_000), 0.999);
         let p = Tensor::from_slice(&[2.0f32]);
-        let mut e = Ema::new(0.999, &[&p]);
+        let mut e = Ema::new(0.999, &[("w".into(), &p)]);
         let q = Tensor::from_slice(&[12.0f32]);
-        e.update(&[&q], 0); // 0.1·2 + 0.9·12 = 11
-        assert!((e.params[0].double_value(&[0]) - 11.0).abs() < 1e-5);
+        e.update(&[("w".into(), &q)], 0); // 0.1·2 + 0.9·12 = 11
+        assert!((e.params["w"].double_value(&[0]) - 11.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn backward_step_updates_the_owned_parameters_and_refuses_a_non_finite_gradient() {
+        // L = 0.5·θ² → g = θ = 2; the first RAdam step is lr·g (bias-corrected momentum).
+        let theta = Tensor::from_slice(&[2.0f64]).set_requires_grad(true);
+        let mut opt = RAdam::new(&[&theta]);
+        let loss = (&theta * &theta * 0.5).sum(Kind::Double);
+        let norm = opt.backward_step(&loss, 10.0, 0.1).unwrap();
+        assert!((norm - 2.0).abs() < 1e-12);
+        assert!(
+            (theta.double_value(&[0]) - 1.8).abs() < 1e-12,
+            "the network's tensor moved"
+        );
+        // An infinite gradient: nothing changes, the count included.
+        let bad = (&theta * f64::INFINITY).sum(Kind::Double);
+        assert!(opt.backward_step(&bad, 10.0, 0.1).is_err());
+        assert!((theta.double_value(&[0]) - 1.8).abs() < 1e-12);
+        assert_eq!(opt.count, 1);
     }
 }

@@ -1,4 +1,5 @@
-//! The training loop — the paper's self-distillation algorithm box (paper.md §2.7) plus what a
+//! The training loop — the self-distillation algorithm box of the paper (Boffi, Albergo &
+//! Vanden-Eijnden, *How to build a consistency model*, NeurIPS 2025, §2.7) plus what a
 //! long run needs: progress, a JSONL log, atomic checkpoints, exact resume, a clean stop on
 //! NaN/Inf and on Ctrl-C.
 
@@ -7,7 +8,7 @@ use crate::config::TrainConfig;
 use crate::data::TrainingData;
 use crate::net::Mlp;
 use crate::objective::{self, LossConfig, Teacher};
-use crate::optim::{clip_global_norm, learning_rate};
+use crate::optim::learning_rate;
 use anyhow::{bail, Context};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -70,9 +71,18 @@ pub struct RunOptions {
     pub progress: bool,
     /// Set by a signal handler to stop after the current step.
     pub stop: Option<Arc<AtomicBool>>,
-    /// Testing aid: make the loss NaN at this step.
-    pub inject_nan_at: Option<u64>,
-    /// Stop (as if interrupted, without saving) after this step: for crash tests.
+    /// Faults to inject (the fault-tolerance tests; built only with `fault-injection`).
+    #[cfg(feature = "fault-injection")]
+    pub faults: Faults,
+}
+
+/// Faults the tests inject to prove that a run survives them.
+#[cfg(feature = "fault-injection")]
+#[derive(Default, Clone, Copy)]
+pub struct Faults {
+    /// Make the loss NaN at this step.
+    pub nan_at: Option<u64>,
+    /// Stop (as if killed: no final checkpoint) after this step.
     pub abort_after: Option<u64>,
 }
 
@@ -107,7 +117,6 @@ pub fn train_step(
     cfg: &TrainConfig,
     data: &TrainingData,
     teacher: Option<&Mlp>,
-    inject_nan: bool,
 ) -> anyhow::Result<StepStats> {
     let device = data.normalized.device();
     tch::manual_seed(step_seed(cfg.seed, state.step));
@@ -116,7 +125,7 @@ pub fn train_step(
     let idx = Tensor::randint(data.n as i64, [b], (Kind::Int64, device));
     let x1 = data.normalized.index_select(0, &idx);
     let x0 = Tensor::randn(x1.size(), (Kind::Float, device)) * state.net.sigma;
-    // (s, t): 75 % diagonal, the rest uniform on the triangle.
+    // (s, t): a fraction cfg.diag_fraction on the diagonal, the rest uniform on the triangle.
     let times = objective::sample_times(b, cfg.diag_fraction, cfg.method, device);
     let loss_cfg = LossConfig {
         method: cfg.method,
@@ -128,59 +137,53 @@ pub fn train_step(
         Some(t) => Teacher::Frozen(t),
         None => Teacher::SelfDistill,
     };
+    // L ← diagonal + off-diagonal loss.
     let out = objective::loss(&state.net, &teacher, &loss_cfg, &x0, &x1, &times);
-    let loss_value = if inject_nan {
-        f64::NAN
-    } else {
-        out.loss.double_value(&[])
-    };
-    if !loss_value.is_finite() {
-        bail!("non-finite loss ({loss_value}) at step {}", state.step + 1);
+    let loss = out.loss.double_value(&[]);
+    if !loss.is_finite() {
+        bail!("non-finite loss ({loss}) at step {}", state.step + 1);
     }
-    // g ← ∇θ L; clip by global norm; θ ← RAdam(θ, g, lr(step)).
-    for p in state
-        .net
-        .weights
-        .iter_mut()
-        .chain(state.net.biases.iter_mut())
-    {
-        p.zero_grad();
-    }
-    out.loss.backward();
-    let mut grads: Vec<Tensor> = state
-        .net
-        .parameters()
-        .iter()
-        .map(|p| p.grad().detach())
-        .collect();
-    let grad_norm = clip_global_norm(&mut grads, cfg.clip);
-    if !grad_norm.is_finite() {
-        bail!(
-            "non-finite gradient norm ({grad_norm}) at step {}",
-            state.step + 1
-        );
-    }
+    // θ ← RAdam(θ, clip(∇θ L), lr(step)).
     let lr = learning_rate(cfg.lr, state.step, cfg.lr_decay_steps);
-    let mut params: Vec<Tensor> = state
-        .net
-        .parameters()
-        .iter()
-        .map(|p| p.shallow_clone())
-        .collect();
-    state.opt.step(&mut params, &grads, lr);
+    let grad_norm = state
+        .opt
+        .backward_step(&out.loss, cfg.clip, lr)
+        .map_err(|g| {
+            anyhow::anyhow!(
+                "non-finite gradient norm ({}) at step {}",
+                g.0,
+                state.step + 1
+            )
+        })?;
     // θ_ema ← β θ_ema + (1 − β) θ (with warm-up).
-    let current = state.net.parameters();
+    let current = state.net.named_parameters();
     for ema in &mut state.ema {
         ema.update(&current, state.step);
     }
     state.step += 1;
     Ok(StepStats {
-        loss: loss_value,
+        loss,
         diag_err: out.diag_err.double_value(&[]),
         off_err: out.off_err.double_value(&[]),
         grad_norm,
         lr,
     })
+}
+
+/// Step `step` (1-based) of `run`: [`train_step`], or the injected NaN of the fault tests.
+fn run_step(
+    state: &mut TrainState,
+    cfg: &TrainConfig,
+    data: &TrainingData,
+    teacher: Option<&Mlp>,
+    opts: &RunOptions,
+) -> anyhow::Result<StepStats> {
+    #[cfg(feature = "fault-injection")]
+    if opts.faults.nan_at == Some(state.step + 1) {
+        bail!("non-finite loss (NaN) at step {}", state.step + 1);
+    }
+    let _ = opts;
+    train_step(state, cfg, data, teacher)
 }
 
 /// Makes the JSONL log agree with a checkpoint at `step` before training (re)starts: a run
@@ -273,8 +276,7 @@ pub fn run(
             }
             return Ok(Outcome::Interrupted);
         }
-        let inject = opts.inject_nan_at == Some(state.step + 1);
-        let stats = match train_step(state, &cfg, data, teacher, inject) {
+        let stats = match run_step(state, &cfg, data, teacher, opts) {
             Ok(s) => s,
             Err(e) => {
                 if let Some(b) = &bar {
@@ -324,7 +326,8 @@ pub fn run(
         if step % cfg.checkpoint_every == 0 || step == cfg.steps {
             save(state, info)?;
         }
-        if opts.abort_after == Some(step) {
+        #[cfg(feature = "fault-injection")]
+        if opts.faults.abort_after == Some(step) {
             return Ok(Outcome::Interrupted);
         }
     }

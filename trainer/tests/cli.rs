@@ -94,6 +94,39 @@ fn bad_data_fails_before_training_with_a_clear_error() {
             "{file}: trained anyway"
         );
     }
+    // Too little data: refused before training, never a panic in the final quality table.
+    let one = d.join("one.csv");
+    std::fs::write(&one, "x,y\n0.5,0.25\n").unwrap();
+    let three = d.join("three.csv");
+    std::fs::write(&three, "1,2\n3,4\n5,7\n").unwrap();
+    for (p, eval_samples, needle) in [
+        (&one, "100", "training needs at least 2"),
+        (&one, "0", "training needs at least 2"),
+        (&three, "100", "needs at least 4"),
+    ] {
+        let out = d.join("small");
+        let _ = std::fs::remove_dir_all(&out);
+        let mut args = vec!["train", "--data", s(p), "--out", s(&out)];
+        // TINY without its trailing `--eval-samples 0`.
+        assert_eq!(&TINY[TINY.len() - 2..], ["--eval-samples", "0"]);
+        args.extend_from_slice(&TINY[..TINY.len() - 2]);
+        args.extend(["--eval-samples", eval_samples]);
+        let o = run(&args);
+        let msg = text(&o);
+        assert!(!o.status.success() && msg.contains(needle), "{msg}");
+        assert!(!msg.contains("panicked"), "{msg}");
+        assert!(
+            !out.join("checkpoint.safetensors").exists(),
+            "trained anyway"
+        );
+    }
+    // Three rows train when the table is skipped.
+    let out = d.join("three-run");
+    let mut args = vec!["train", "--data", s(&three), "--out", s(&out)];
+    args.extend_from_slice(TINY);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+
     let o = run(&["train", "--data", "no-such-set", "--out", s(&d.join("x"))]);
     assert!(
         text(&o).contains("neither a built-in dataset"),

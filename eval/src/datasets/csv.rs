@@ -1,11 +1,13 @@
-//! A strict CSV reader for numeric tables, and a writer.
+//! A strict reader for numeric CSV tables on top of the `csv` crate (quoting, CRLF and
+//! embedded commas are its job), and a writer.
 //!
 //! Rules: comma separated; cells trimmed, surrounding double quotes removed; blank lines skipped;
 //! the first non-blank line is a header (and skipped) when none of its cells is a number; every
 //! row must have as many cells as the first row (header included); every data cell must parse as
 //! a finite number. The table becomes `n × columns`.
 
-use super::{DataError, Dataset};
+use super::dataset::Dataset;
+use super::error::DataError;
 use std::path::{Path, PathBuf};
 
 fn mem() -> PathBuf {
@@ -14,19 +16,43 @@ fn mem() -> PathBuf {
 
 /// Parses CSV bytes (UTF-8) into an `n × columns` dataset, following the module's rules.
 pub fn parse_csv(bytes: &[u8]) -> Result<Dataset, DataError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| DataError::Malformed {
-        path: mem(),
-        reason: format!("not UTF-8 text (byte {})", e.valid_up_to()),
-    })?;
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(DataError::Malformed {
+            path: mem(),
+            reason: format!("not UTF-8 text (byte {})", e.valid_up_to()),
+        });
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false) // decided below: a header is a first row without numbers
+        .flexible(true) // ragged rows get our error, which names the line
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
     let mut width: Option<usize> = None;
     let mut data = Vec::new();
     let mut n = 0usize;
-    for (idx, raw) in text.lines().enumerate() {
-        let line = idx + 1;
-        if raw.trim().is_empty() {
-            continue;
+    for record in reader.records() {
+        let record = record.map_err(|e| DataError::Malformed {
+            path: mem(),
+            reason: format!("CSV: {e}"),
+        })?;
+        // The crate's line counter does not count the blank lines it skips, and its record
+        // position is where the previous record ended: skip the line breaks from there and
+        // count newlines before the record's first byte (only when an error needs it).
+        let line = || {
+            let mut start = record.position().map_or(0, |p| p.byte() as usize);
+            while matches!(bytes.get(start), Some(b'\n' | b'\r')) {
+                start += 1;
+            }
+            bytes[..start.min(bytes.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1
+        };
+        let cells: Vec<&str> = record.iter().map(clean_cell).collect();
+        if cells == [""] {
+            continue; // a line of blanks
         }
-        let cells: Vec<&str> = raw.split(',').map(clean_cell).collect();
         match width {
             None => {
                 width = Some(cells.len());
@@ -37,14 +63,14 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Dataset, DataError> {
             Some(w) if w != cells.len() => {
                 return Err(DataError::Ragged {
                     path: mem(),
-                    line,
+                    line: line(),
                     expected: w,
                     found: cells.len(),
                 })
             }
             Some(_) => {}
         }
-        push_row(&cells, line, n, &mut data)?;
+        push_row(&cells, &line, n, &mut data)?;
         n += 1;
     }
     match (n, width) {
@@ -65,11 +91,16 @@ fn clean_cell(c: &str) -> &str {
 }
 
 /// Parses one data row's cells into `out`, rejecting non-numbers and non-finite values.
-fn push_row(cells: &[&str], line: usize, row: usize, out: &mut Vec<f32>) -> Result<(), DataError> {
+fn push_row(
+    cells: &[&str],
+    line: &dyn Fn() -> usize,
+    row: usize,
+    out: &mut Vec<f32>,
+) -> Result<(), DataError> {
     for (col, cell) in cells.iter().enumerate() {
         let v: f64 = cell.parse().map_err(|_| DataError::NonNumeric {
             path: mem(),
-            line,
+            line: line(),
             column: col + 1,
             cell: (*cell).to_string(),
         })?;
@@ -79,7 +110,7 @@ fn push_row(cells: &[&str], line: usize, row: usize, out: &mut Vec<f32>) -> Resu
                 path: mem(),
                 row,
                 column: col,
-                line: Some(line),
+                line: Some(line()),
                 value: v,
             });
         }
@@ -125,6 +156,28 @@ mod tests {
         assert_eq!(ds.data, vec![1.0, 2.0, 3.5, -40.0]);
         let ds = parse_csv(b"1\n2\n3").unwrap();
         assert_eq!((ds.n, ds.data_shape), (3, vec![1]));
+    }
+
+    #[test]
+    fn quoted_cells_keep_their_commas() {
+        // A quoted header cell with a comma is one cell (splitting on ',' made it two).
+        let ds = parse_csv(b"\"x, first\",y\n1,2\n").unwrap();
+        assert_eq!(
+            (ds.n, ds.data_shape.clone(), ds.data),
+            (1, vec![2], vec![1.0, 2.0])
+        );
+        let e = parse_csv(b"1,2\n\"3,4\",5\n").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DataError::NonNumeric {
+                    line: 2,
+                    column: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]

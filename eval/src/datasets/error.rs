@@ -7,6 +7,13 @@ use std::path::{Path, PathBuf};
 /// bytes directly); line and column numbers are 1-based, row indices 0-based data rows.
 #[derive(Debug)]
 pub enum DataError {
+    /// Neither a built-in data set nor an existing file.
+    UnknownSource {
+        /// The name given.
+        path: PathBuf,
+        /// The built-in data sets.
+        builtins: Vec<String>,
+    },
     /// The file could not be read or written.
     Io {
         /// The file.
@@ -115,6 +122,7 @@ impl DataError {
     pub fn path(&self) -> &Path {
         match self {
             DataError::Io { path, .. }
+            | DataError::UnknownSource { path, .. }
             | DataError::UnknownExtension { path }
             | DataError::KeyNotSupported { path, .. }
             | DataError::Empty { path }
@@ -135,6 +143,7 @@ impl DataError {
     pub fn with_path(mut self, new_path: &Path) -> DataError {
         let slot = match &mut self {
             DataError::Io { path, .. }
+            | DataError::UnknownSource { path, .. }
             | DataError::UnknownExtension { path }
             | DataError::KeyNotSupported { path, .. }
             | DataError::Empty { path }
@@ -158,6 +167,11 @@ impl fmt::Display for DataError {
         let p = self.path().display();
         match self {
             DataError::Io { source, .. } => write!(f, "{p}: {source}"),
+            DataError::UnknownSource { builtins, .. } => write!(
+                f,
+                "'{p}' is neither a built-in dataset ({}) nor an existing file",
+                builtins.join(", ")
+            ),
             DataError::UnknownExtension { .. } => write!(
                 f,
                 "{p}: unknown data file extension (expected .npy, .csv or .safetensors)"

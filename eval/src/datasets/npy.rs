@@ -1,14 +1,15 @@
-//! A small, strict `.npy` reader and an f32 writer.
-//!
-//! Format (numpy's NEP 1): magic `\x93NUMPY`, version byte pair, header length (u16 LE for
-//! version 1, u32 LE for 2 and 3), then a Python dict literal
-//! `{'descr': '<f4', 'fortran_order': False, 'shape': (n, d), }` padded with spaces and a
-//! newline, then the raw little-endian data. Every length is checked against the file size
-//! before it is used.
+//! `.npy` files through the `ndarray-npy` crate (numpy's NEP 1 format), held to this project's
+//! rules: little-endian `<f4 <f8 <i4 <i8` only (values converted to f32), C order only, every
+//! length checked before anything is allocated, shape `(n, rest…)` read as `n` rows of `rest`.
 
-use super::{from_shaped, DataError, Dataset};
+use super::dataset::{from_shaped, Dataset};
+use super::error::DataError;
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray_npy::{npy::header::Header, ReadNpyError, ReadNpyExt, ReadableElement, WriteNpyExt};
+use py_literal::Value as PyValue;
 use std::path::{Path, PathBuf};
 
+#[cfg(test)]
 const MAGIC: &[u8] = b"\x93NUMPY";
 
 fn malformed(reason: impl Into<String>) -> DataError {
@@ -21,307 +22,89 @@ fn malformed(reason: impl Into<String>) -> DataError {
 /// Parses the bytes of a `.npy` file: dtypes `<f4 <f8 <i4 <i8` (values converted to f32),
 /// C order only; shape `(n, rest…)` gives `n` rows of shape `rest`, 1-D `(n,)` gives `n × 1`.
 pub fn parse_npy(bytes: &[u8]) -> Result<Dataset, DataError> {
-    let (header, data) = split_header(bytes)?;
-    let h = parse_header(header)?;
-    if h.fortran_order {
+    check_header_length(bytes)?;
+    let header = Header::from_reader(&mut &bytes[..])
+        .map_err(|e| malformed(format!("not a readable .npy file: {e}")))?;
+    if header.layout.is_fortran() {
         return Err(DataError::FortranOrder {
             path: "<memory>".into(),
         });
     }
-    let elem = dtype_size(&h.descr)?;
-    let count = h
-        .shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| malformed(format!("shape {:?} overflows", h.shape)))?;
-    let needed = count
-        .checked_mul(elem)
-        .ok_or_else(|| malformed(format!("shape {:?} overflows", h.shape)))?;
-    if needed != data.len() {
+    let descr = match &header.type_descriptor {
+        PyValue::String(s) => s.as_str(),
+        other => return Err(unsupported(&other.to_string())),
+    };
+    let data: Vec<f32> = match descr {
+        "<f4" => read::<f32>(bytes, &header)?,
+        "<f8" => read::<f64>(bytes, &header)?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+        "<i4" => read::<i32>(bytes, &header)?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+        "<i8" => read::<i64>(bytes, &header)?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+        other => return Err(unsupported(other)),
+    };
+    from_shaped(data, &header.shape)
+}
+
+/// The crate allocates the header length the file declares before reading it; a file whose
+/// declared header runs past its end is rejected first (a 20-byte file must not cost 4 GiB).
+fn check_header_length(bytes: &[u8]) -> Result<(), DataError> {
+    let declared = match bytes.get(6..12) {
+        Some([1, _, a, b, ..]) => 10 + usize::from(u16::from_le_bytes([*a, *b])),
+        Some([2 | 3, _, a, b, c, d]) => 12 + u32::from_le_bytes([*a, *b, *c, *d]) as usize,
+        _ => 0, // not a header the crate accepts: it says why
+    };
+    if declared > bytes.len() {
         return Err(malformed(format!(
-            "shape {:?} of {} needs {needed} data bytes, file has {}",
-            h.shape,
-            h.descr,
-            data.len()
+            "the header claims {declared} bytes but the file has {}",
+            bytes.len()
         )));
     }
-    from_shaped(decode(&h.descr, data), &h.shape)
+    Ok(())
 }
 
-/// Splits a file into its header text and data bytes, checking magic, version and lengths.
-fn split_header(bytes: &[u8]) -> Result<(&str, &[u8]), DataError> {
-    if bytes.len() < 10 || &bytes[..6] != MAGIC {
-        return Err(malformed("not a .npy file (missing \\x93NUMPY magic)"));
-    }
-    let major = bytes[6];
-    let (len, start) = match major {
-        1 => (
-            usize::from(u16::from_le_bytes([bytes[8], bytes[9]])),
-            10usize,
-        ),
-        2 | 3 if bytes.len() >= 12 => {
-            let l = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-            (usize::try_from(l).unwrap_or(usize::MAX), 12)
-        }
-        2 | 3 => return Err(malformed("truncated header length")),
-        v => {
-            return Err(malformed(format!(
-                "unsupported .npy version {v} (expected 1, 2 or 3)"
-            )))
-        }
-    };
-    let end = start
-        .checked_add(len)
-        .filter(|&e| e <= bytes.len())
-        .ok_or_else(|| {
-            malformed(format!(
-                "header length {len} runs past the end of the {}-byte file",
-                bytes.len()
-            ))
-        })?;
-    let header = std::str::from_utf8(&bytes[start..end])
-        .map_err(|_| malformed("header is not valid UTF-8"))?;
-    Ok((header, &bytes[end..]))
-}
-
-#[derive(Debug)]
-struct Header {
-    descr: String,
-    fortran_order: bool,
-    shape: Vec<usize>,
-}
-
-/// A value in the header dict.
-#[derive(Debug)]
-enum Value {
-    Str(String),
-    Bool(bool),
-    Tuple(Vec<usize>),
-}
-
-/// Parses the header's Python dict literal; needs `descr`, `fortran_order` and `shape`.
-fn parse_header(text: &str) -> Result<Header, DataError> {
-    let mut p = Cursor {
-        s: text.as_bytes(),
-        i: 0,
-    };
-    p.expect(b'{')?;
-    let (mut descr, mut fortran, mut shape) = (None, None, None);
-    loop {
-        p.skip_ws();
-        if p.eat(b'}') {
-            break;
-        }
-        let key = p.string()?;
-        p.skip_ws();
-        p.expect(b':')?;
-        p.skip_ws();
-        let value = p.value()?;
-        match (key.as_str(), value) {
-            ("descr", Value::Str(s)) => descr = Some(s),
-            ("fortran_order", Value::Bool(b)) => fortran = Some(b),
-            ("shape", Value::Tuple(t)) => shape = Some(t),
-            ("descr" | "fortran_order" | "shape", v) => {
-                return Err(malformed(format!(
-                    "header key {key:?} has unexpected value {v:?}"
-                )))
-            }
-            _ => {}
-        }
-        p.skip_ws();
-        if !p.eat(b',') {
-            p.skip_ws();
-            p.expect(b'}')?;
-            break;
-        }
-    }
-    let missing = |k: &str| malformed(format!("header lacks {k:?}"));
-    Ok(Header {
-        descr: descr.ok_or_else(|| missing("descr"))?,
-        fortran_order: fortran.ok_or_else(|| missing("fortran_order"))?,
-        shape: shape.ok_or_else(|| missing("shape"))?,
-    })
-}
-
-struct Cursor<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Cursor<'_> {
-    fn skip_ws(&mut self) {
-        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
-            self.i += 1;
-        }
-    }
-
-    fn eat(&mut self, c: u8) -> bool {
-        let hit = self.s.get(self.i) == Some(&c);
-        if hit {
-            self.i += 1;
-        }
-        hit
-    }
-
-    fn expect(&mut self, c: u8) -> Result<(), DataError> {
-        if self.eat(c) {
-            Ok(())
-        } else {
-            Err(malformed(format!(
-                "header: expected '{}' at byte {}",
-                c as char, self.i
-            )))
-        }
-    }
-
-    fn string(&mut self) -> Result<String, DataError> {
-        let q = match self.s.get(self.i) {
-            Some(&q @ (b'\'' | b'"')) => q,
-            _ => {
-                return Err(malformed(format!(
-                    "header: expected a quoted string at byte {}",
-                    self.i
-                )))
-            }
-        };
-        self.i += 1;
-        let start = self.i;
-        while self.i < self.s.len() && self.s[self.i] != q {
-            self.i += 1;
-        }
-        if self.i >= self.s.len() {
-            return Err(malformed("header: unterminated string"));
-        }
-        let out = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
-        self.i += 1;
-        Ok(out)
-    }
-
-    fn value(&mut self) -> Result<Value, DataError> {
-        let rest = &self.s[self.i..];
-        if rest.starts_with(b"True") {
-            self.i += 4;
-            return Ok(Value::Bool(true));
-        }
-        if rest.starts_with(b"False") {
-            self.i += 5;
-            return Ok(Value::Bool(false));
-        }
-        match rest.first() {
-            Some(b'\'' | b'"') => self.string().map(Value::Str),
-            Some(b'(') => self.tuple().map(Value::Tuple),
-            Some(b'[') => Err(DataError::UnsupportedDtype {
-                path: "<memory>".into(),
-                dtype: "a structured (record) dtype".into(),
-            }),
-            _ => Err(malformed(format!(
-                "header: unexpected value at byte {}",
-                self.i
-            ))),
-        }
-    }
-
-    fn tuple(&mut self) -> Result<Vec<usize>, DataError> {
-        self.expect(b'(')?;
-        let mut dims = Vec::new();
-        loop {
-            self.skip_ws();
-            if self.eat(b')') {
-                return Ok(dims);
-            }
-            let start = self.i;
-            while self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
-                self.i += 1;
-            }
-            let digits = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
-            let d: usize = digits
-                .parse()
-                .map_err(|_| malformed(format!("header: bad shape entry at byte {start}")))?;
-            dims.push(d);
-            self.skip_ws();
-            if !self.eat(b',') {
-                self.skip_ws();
-                self.expect(b')')?;
-                return Ok(dims);
-            }
-        }
-    }
-}
-
-/// Bytes per element of a supported dtype; anything else is [`DataError::UnsupportedDtype`].
-fn dtype_size(descr: &str) -> Result<usize, DataError> {
-    match descr {
-        "<f4" | "<i4" => Ok(4),
-        "<f8" | "<i8" => Ok(8),
-        other => {
-            let hint = if other.starts_with('>') {
-                " (big-endian)"
-            } else {
-                ""
-            };
-            Err(DataError::UnsupportedDtype {
-                path: "<memory>".into(),
-                dtype: format!("{other:?}{hint}"),
-            })
-        }
-    }
-}
-
-/// Converts little-endian raw data of a supported dtype to f32 (f64 and i64 round to nearest).
-fn decode(descr: &str, data: &[u8]) -> Vec<f32> {
-    let four = |c: &[u8]| [c[0], c[1], c[2], c[3]];
-    let eight = |c: &[u8]| [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
-    match descr {
-        "<f4" => data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(four(c)))
-            .collect(),
-        "<i4" => data
-            .chunks_exact(4)
-            .map(|c| i32::from_le_bytes(four(c)) as f32)
-            .collect(),
-        "<f8" => data
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(eight(c)) as f32)
-            .collect(),
-        _ => data
-            .chunks_exact(8)
-            .map(|c| i64::from_le_bytes(eight(c)) as f32)
-            .collect(),
-    }
-}
-
-/// The bytes of a version-1 (or, for huge headers, version-2) `.npy` file holding `ds` as
-/// `<f4` with shape `(n, data_shape…)`.
-pub fn to_npy_bytes(ds: &Dataset) -> Vec<u8> {
-    let dims: Vec<String> = std::iter::once(ds.n)
-        .chain(ds.data_shape.iter().copied())
-        .map(|d| d.to_string())
-        .collect();
-    let mut dict = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
-        dims.join(", ")
-    );
-    // numpy pads so that the data starts at a multiple of 64 bytes, ending in '\n'.
-    let v1 = dict.len() + 64 <= usize::from(u16::MAX);
-    let prefix = if v1 { 10 } else { 12 };
-    while (prefix + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut out = Vec::with_capacity(prefix + dict.len() + 4 * ds.data.len());
-    out.extend_from_slice(MAGIC);
-    if v1 {
-        out.extend_from_slice(&[1, 0]);
-        out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+fn unsupported(descr: &str) -> DataError {
+    let hint = if descr.starts_with('>') {
+        " (big-endian)"
     } else {
-        out.extend_from_slice(&[2, 0]);
-        out.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+        ""
+    };
+    DataError::UnsupportedDtype {
+        path: "<memory>".into(),
+        dtype: format!("{descr:?}{hint}"),
     }
-    out.extend_from_slice(dict.as_bytes());
-    for v in &ds.data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+}
+
+/// The data of a C-order file as a flat vector (ndarray keeps C order in memory).
+fn read<T: ReadableElement>(bytes: &[u8], header: &Header) -> Result<Vec<T>, DataError> {
+    let array = ArrayD::<T>::read_npy(bytes).map_err(|e| match e {
+        ReadNpyError::LengthOverflow => malformed(format!("shape {:?} overflows", header.shape)),
+        ReadNpyError::MissingData | ReadNpyError::ExtraBytes(_) => malformed(format!(
+            "shape {:?} does not match the data bytes: {e}",
+            header.shape
+        )),
+        other => malformed(other.to_string()),
+    })?;
+    Ok(array.into_raw_vec_and_offset().0)
+}
+
+/// The bytes of a `.npy` file holding `ds` as `<f4` with shape `(n, data_shape…)`.
+pub fn to_npy_bytes(ds: &Dataset) -> Vec<u8> {
+    let shape: Vec<usize> = std::iter::once(ds.n)
+        .chain(ds.data_shape.iter().copied())
+        .collect();
+    let view =
+        ArrayViewD::from_shape(IxDyn(&shape), &ds.data).expect("a Dataset holds n · dim values");
+    let mut out = Vec::with_capacity(128 + 4 * ds.data.len());
+    view.write_npy(&mut out)
+        .expect("writing an f32 array to memory cannot fail");
     out
 }
 
@@ -338,7 +121,18 @@ pub fn write_npy(path: impl AsRef<Path>, ds: &Dataset) -> Result<(), DataError> 
 mod tests {
     use super::*;
 
+    /// A `.npy` file; the header gets numpy's terminating newline when it lacks one (the
+    /// format requires it; `header_without_newline_is_malformed` checks the raw case).
     fn npy(version: u8, header: &str, data: &[u8]) -> Vec<u8> {
+        let header = &if header.ends_with('\n') {
+            header.to_string()
+        } else {
+            format!("{header}\n")
+        };
+        raw_npy(version, header, data)
+    }
+
+    fn raw_npy(version: u8, header: &str, data: &[u8]) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&[version, 0]);
         if version == 1 {
@@ -456,5 +250,17 @@ mod tests {
             e(npy(1, f8, &1e300f64.to_le_bytes())),
             DataError::NonFinite { .. }
         ));
+    }
+
+    #[test]
+    fn header_without_newline_is_malformed() {
+        let h = "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }";
+        let e = parse_npy(&raw_npy(1, h, &1.0f32.to_le_bytes())).unwrap_err();
+        assert!(matches!(e, DataError::Malformed { .. }), "{e}");
+        // A v2 header length far past the end of a small file is refused before any allocation.
+        let mut big = raw_npy(2, "{}\n", &[]);
+        big[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let e = parse_npy(&big).unwrap_err();
+        assert!(e.to_string().contains("header claims"), "{e}");
     }
 }

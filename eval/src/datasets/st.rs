@@ -1,6 +1,7 @@
 //! Reading one tensor of a `.safetensors` file as a dataset.
 
-use super::{from_shaped, DataError, Dataset};
+use super::dataset::{from_shaped, Dataset};
+use super::error::DataError;
 use half::{bf16, f16};
 use safetensors::{Dtype, SafeTensors};
 use std::path::PathBuf;
@@ -36,12 +37,14 @@ pub fn parse_safetensors(bytes: &[u8], key: Option<&str>) -> Result<Dataset, Dat
         path: mem(),
         reason: format!("tensor {name:?}: {e}"),
     })?;
-    let data = decode(view.dtype(), view.data())?;
+    let data = tensor_to_f32(view.dtype(), view.data())?;
     from_shaped(data, view.shape())
 }
 
-/// Little-endian tensor bytes to f32 (the safetensors crate has already checked the length).
-fn decode(dtype: Dtype, raw: &[u8]) -> Result<Vec<f32>, DataError> {
+/// Little-endian safetensors tensor bytes (F32, F64, F16, BF16) to f32: the one conversion the
+/// evaluation and the trainer share. (The runtime keeps its own: it is `no_std` and
+/// dependency-light and cannot depend on this crate.)
+pub fn tensor_to_f32(dtype: Dtype, raw: &[u8]) -> Result<Vec<f32>, DataError> {
     let two = |c: &[u8]| [c[0], c[1]];
     Ok(match dtype {
         Dtype::F32 => raw

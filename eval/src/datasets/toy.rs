@@ -1,7 +1,7 @@
 //! Built-in 2-D toy distributions, sampled deterministically from a seed.
 
+use super::dataset::Dataset;
 use super::rng::Rng;
-use super::Dataset;
 use std::f64::consts::PI;
 
 /// Mean of the [`Toy::Gaussian`] distribution.

@@ -3,7 +3,8 @@
 //! The noise floor is the same metric between two independent reference samples: a model
 //! cannot be told apart from the data below it, so a value is only meaningful relative to it.
 
-use super::{energy_distance, hist_js, hist_kl, median_bandwidth, mmd_rbf, sliced_w2, Grid2};
+use super::distance::{energy_distance, median_bandwidth, mmd_rbf, sliced_w2};
+use super::hist::{hist_js, hist_kl, Grid2};
 
 /// Settings of a [`Report`].
 #[derive(Clone, Debug, PartialEq)]

@@ -1,3 +1,4 @@
+use super::distance::{mean_cross, sum_pairs};
 use super::*;
 use crate::datasets::{Rng, Toy};
 use std::f64::consts::{LN_2, PI};

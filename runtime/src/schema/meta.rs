@@ -1,6 +1,4 @@
-//! The model-file metadata: one Rust type, shared by the trainer (which writes it) and the
-//! runtime (which validates and executes it). Serialised as JSON under the safetensors
-//! `__metadata__` key [`METADATA_KEY`]. See `docs/format.md` for the full format description.
+//! The metadata types (serialised as the `flowmap` JSON document).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -37,8 +35,7 @@ pub struct ModelMeta {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Architecture {
     /// A fully connected network: input [embed(s, t), x/σ] → hidden layers → output of size
-    /// dim, scaled by σ. Tensors `layers.{i}.weight` ([out, in], row-major) and
-    /// `layers.{i}.bias` (`[out]`) for i = 0..=hidden.len().
+    /// dim, scaled by σ. Tensors: see [`Architecture::tensors`].
     Mlp {
         /// Shape of one data point (e.g. `[2]`, or `[1, 8, 8]` for images); dim = product.
         data_shape: Vec<usize>,

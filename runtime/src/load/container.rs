@@ -1,4 +1,5 @@
-//! A strict safetensors reader.
+//! A strict safetensors container reader (layout only; the flowmap rules are in
+//! [`crate::schema`]).
 //!
 //! We parse the container ourselves instead of using the `safetensors` crate's reader: that
 //! reader computes `end + 8 + header_len` unchecked, which panics (overflow check) on a hostile

@@ -1,0 +1,74 @@
+//! The AVX2 + FMA micro-kernel (x86-64 with `std`, chosen at run time by
+//! [`super::linear`]): a panel row is two ymm registers, accumulated with fused multiply-add
+//! (the *fused* family: `acc = fma(a, w, acc)`, one rounding).
+//!
+//! Explicit intrinsics (rather than auto-vectorisation) pin the register tiling: the
+//! vectoriser otherwise tends to vectorise across rows with gathers.
+
+use core::arch::x86_64::{
+    __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_storeu_ps,
+};
+
+use super::microkernel::MicroKernel;
+use super::packed::{Packed, NR};
+use crate::schema::Activation;
+
+/// AVX2 + FMA.
+pub(crate) struct Avx2Fma;
+
+impl MicroKernel for Avx2Fma {
+    type Row = [__m256; 2];
+    const NAME: &'static str = "avx2+fma";
+
+    #[inline(always)]
+    unsafe fn load(v: &[f32; NR]) -> [__m256; 2] {
+        // SAFETY: `v` is 16 readable floats (loadu has no alignment requirement); the caller
+        // guarantees AVX.
+        unsafe {
+            [
+                _mm256_loadu_ps(v.as_ptr()),
+                _mm256_loadu_ps(v[8..].as_ptr()),
+            ]
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn mul_add(a: f32, w: [__m256; 2], acc: [__m256; 2]) -> [__m256; 2] {
+        // SAFETY: the caller guarantees AVX and FMA.
+        unsafe {
+            let a = _mm256_set1_ps(a);
+            [
+                _mm256_fmadd_ps(a, w[0], acc[0]),
+                _mm256_fmadd_ps(a, w[1], acc[1]),
+            ]
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn store(v: [__m256; 2], out: &mut [f32; NR]) {
+        // SAFETY: `out` is 16 writable floats (storeu has no alignment requirement); the
+        // caller guarantees AVX.
+        unsafe {
+            _mm256_storeu_ps(out.as_mut_ptr(), v[0]);
+            _mm256_storeu_ps(out[8..].as_mut_ptr(), v[1]);
+        }
+    }
+}
+
+/// The layer on AVX2 + FMA (16 registers): 4 × 16 tiles (8 accumulators), 1 × 64 at
+/// batch 1, then the activation.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn forward(
+    w: &Packed,
+    bias: &[f32],
+    batch: usize,
+    src: &[f32],
+    act: Option<Activation>,
+    dst: &mut [f32],
+) {
+    // SAFETY: the caller guarantees AVX2 and FMA.
+    unsafe { super::driver::forward::<Avx2Fma, 4, 1, 4>(w, bias, batch, src, act, dst) }
+}

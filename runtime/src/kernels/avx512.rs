@@ -1,0 +1,61 @@
+//! The AVX-512F micro-kernel (x86-64 with `std`, chosen at run time by [`super::linear`]):
+//! a panel row is one zmm register, accumulated with fused multiply-add (the *fused*
+//! family, bit-identical to [`super::avx2`]).
+//!
+//! The AVX-512 intrinsics are stable since rustc 1.89; build.rs sets `flowmap_avx512` only
+//! there, so this module exists only there (and the MSRV lint does not apply).
+#![allow(clippy::incompatible_msrv)]
+
+use core::arch::x86_64::{
+    __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_storeu_ps,
+};
+
+use super::microkernel::MicroKernel;
+use super::packed::{Packed, NR};
+use crate::schema::Activation;
+
+/// AVX-512F.
+pub(crate) struct Avx512;
+
+impl MicroKernel for Avx512 {
+    type Row = __m512;
+    const NAME: &'static str = "avx512f";
+
+    #[inline(always)]
+    unsafe fn load(v: &[f32; NR]) -> __m512 {
+        // SAFETY: `v` is 16 readable floats (loadu has no alignment requirement); the caller
+        // guarantees AVX-512F.
+        unsafe { _mm512_loadu_ps(v.as_ptr()) }
+    }
+
+    #[inline(always)]
+    unsafe fn mul_add(a: f32, w: __m512, acc: __m512) -> __m512 {
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe { _mm512_fmadd_ps(_mm512_set1_ps(a), w, acc) }
+    }
+
+    #[inline(always)]
+    unsafe fn store(v: __m512, out: &mut [f32; NR]) {
+        // SAFETY: `out` is 16 writable floats (storeu has no alignment requirement); the
+        // caller guarantees AVX-512F.
+        unsafe { _mm512_storeu_ps(out.as_mut_ptr(), v) }
+    }
+}
+
+/// The layer on AVX-512 (32 registers): 8 × 32 tiles (16 accumulators), 1 × 128 at batch
+/// 1 (8 independent accumulators per input), then the activation.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn forward(
+    w: &Packed,
+    bias: &[f32],
+    batch: usize,
+    src: &[f32],
+    act: Option<Activation>,
+    dst: &mut [f32],
+) {
+    // SAFETY: the caller guarantees AVX-512F.
+    unsafe { super::driver::forward::<Avx512, 8, 2, 8>(w, bias, batch, src, act, dst) }
+}

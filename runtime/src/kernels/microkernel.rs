@@ -1,0 +1,43 @@
+//! The micro-kernel trait: the only thing an instruction set has to provide.
+//!
+//! A micro-kernel holds one panel row — [`NR`] consecutive outputs — in registers
+//! ([`MicroKernel::Row`]: one zmm register on AVX-512, two ymm on AVX2, a plain array in the
+//! portable build) and knows three operations on it: load, multiply-accumulate with a
+//! broadcast input, store. The register tile, the tiling loop and the activation are written
+//! once, generically, in [`super::driver`]; each implementation only chooses how one row
+//! accumulates, which is also what decides its rounding family (fused or unfused, see
+//! [`super`]).
+
+use super::packed::NR;
+
+/// One instruction set's register row and its three operations.
+///
+/// # Safety (for callers of the methods)
+/// The methods may use instructions of the implementation's instruction set: the caller
+/// must have checked that the CPU supports it ([`MicroKernel::NAME`] names it).
+pub(crate) trait MicroKernel {
+    /// [`NR`] accumulators, as the instruction set keeps them in registers.
+    type Row: Copy;
+    /// The instruction set, for messages and tests.
+    #[allow(dead_code)]
+    const NAME: &'static str;
+
+    /// Loads one panel row.
+    ///
+    /// # Safety
+    /// The CPU must support this kernel's instruction set.
+    unsafe fn load(v: &[f32; NR]) -> Self::Row;
+
+    /// `acc + a · w` lane by lane, rounded the way this kernel family rounds (once for
+    /// fused multiply-add, twice for a separate multiply and add).
+    ///
+    /// # Safety
+    /// The CPU must support this kernel's instruction set.
+    unsafe fn mul_add(a: f32, w: Self::Row, acc: Self::Row) -> Self::Row;
+
+    /// Stores one panel row.
+    ///
+    /// # Safety
+    /// The CPU must support this kernel's instruction set.
+    unsafe fn store(v: Self::Row, out: &mut [f32; NR]);
+}

@@ -1,0 +1,48 @@
+//! The portable micro-kernel: plain Rust on `[f32; 16]` rows, a separate multiply and add
+//! (the *unfused* family). Used on no_std builds, non-x86 targets (thumbv7em, aarch64, …)
+//! and x86-64 CPUs without FMA; on x86-64 the compiler vectorises it with SSE2.
+
+use super::microkernel::MicroKernel;
+use super::packed::{Packed, NR};
+use crate::schema::Activation;
+
+/// Plain Rust, separate multiply and add.
+pub(crate) struct Portable;
+
+impl MicroKernel for Portable {
+    type Row = [f32; NR];
+    const NAME: &'static str = "portable";
+
+    #[inline(always)]
+    unsafe fn load(v: &[f32; NR]) -> [f32; NR] {
+        *v
+    }
+
+    #[inline(always)]
+    unsafe fn mul_add(a: f32, w: [f32; NR], mut acc: [f32; NR]) -> [f32; NR] {
+        for c in 0..NR {
+            // Rust never contracts this into a fused multiply-add.
+            acc[c] += a * w[c];
+        }
+        acc
+    }
+
+    #[inline(always)]
+    unsafe fn store(v: [f32; NR], out: &mut [f32; NR]) {
+        *out = v;
+    }
+}
+
+/// The layer, portable build (SSE2 on x86-64: 16 registers): 2 × 16 tiles, 1 × 32 at
+/// batch 1.
+pub(crate) fn forward(
+    w: &Packed,
+    bias: &[f32],
+    batch: usize,
+    src: &[f32],
+    act: Option<Activation>,
+    dst: &mut [f32],
+) {
+    // SAFETY: the portable kernel uses no instruction beyond the target's baseline.
+    unsafe { super::driver::forward::<Portable, 2, 1, 2>(w, bias, batch, src, act, dst) }
+}

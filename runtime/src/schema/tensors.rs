@@ -1,0 +1,88 @@
+//! The tensors of an architecture: the one place that spells their names and shapes.
+//!
+//! The loader checks a file against [`Architecture::tensors`], the writer's
+//! [`ModelBuilder`](crate::write::ModelBuilder) lays a file out from it, and the tests build
+//! their fixtures with it; a new architecture adds its names here and nowhere else.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::meta::Architecture;
+
+/// One tensor an architecture requires: its name in the file and its shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSpec {
+    /// Name in the safetensors header, e.g. `layers.0.weight`.
+    pub name: String,
+    /// Shape (PyTorch layout: `[out, in]` for dense weights).
+    pub shape: Vec<usize>,
+}
+
+impl TensorSpec {
+    fn new(name: String, shape: Vec<usize>) -> TensorSpec {
+        TensorSpec { name, shape }
+    }
+
+    /// Number of elements (product of the shape).
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// Name of dense layer `i`'s weight in an `mlp` file.
+pub fn mlp_weight_name(i: usize) -> String {
+    format!("layers.{i}.weight")
+}
+
+/// Name of dense layer `i`'s bias in an `mlp` file.
+pub fn mlp_bias_name(i: usize) -> String {
+    format!("layers.{i}.bias")
+}
+
+impl Architecture {
+    /// `(inputs, outputs)` of each dense layer of an `mlp`, in order: the first takes
+    /// `[embed(s, t), x/σ]`, the last gives `dim` outputs. Empty for other families.
+    ///
+    /// Meaningful for metadata that passed [`ModelMeta::validate`](super::ModelMeta::validate)
+    /// (which bounds every width, so nothing here overflows).
+    pub fn mlp_layers(&self) -> Vec<(usize, usize)> {
+        match self {
+            Architecture::Mlp {
+                hidden,
+                time_embedding,
+                ..
+            } => {
+                let mut shape = Vec::with_capacity(hidden.len() + 1);
+                let mut n_in = time_embedding.features() + self.dim();
+                for &w in hidden {
+                    shape.push((n_in, w));
+                    n_in = w;
+                }
+                shape.push((n_in, self.dim()));
+                shape
+            }
+        }
+    }
+
+    /// Every tensor a file of this architecture holds, in the writer's order, with its
+    /// shape: exactly these, no others (see `docs/format.md` §2).
+    ///
+    /// Meaningful for metadata that passed [`ModelMeta::validate`](super::ModelMeta::validate).
+    pub fn tensors(&self) -> Vec<TensorSpec> {
+        match self {
+            Architecture::Mlp { .. } => self
+                .mlp_layers()
+                .into_iter()
+                .enumerate()
+                .flat_map(|(i, (n_in, n_out))| {
+                    [
+                        TensorSpec::new(mlp_weight_name(i), vec![n_out, n_in]),
+                        TensorSpec::new(mlp_bias_name(i), vec![n_out]),
+                    ]
+                })
+                .collect(),
+        }
+    }
+}
