@@ -80,8 +80,8 @@ enum flowmap_status
      */
     FLOWMAP_ERR_MALFORMED_FILE = 7,
     /**
-     * The file's model-format version is not the one this library reads
-     * (see flowmap_supported_format_version()).
+     * The file's model-format version (or its architecture family) is newer than this
+     * library reads (see flowmap_supported_format_version()).
      */
     FLOWMAP_ERR_UNSUPPORTED_VERSION = 8,
     /**
@@ -149,8 +149,9 @@ extern "C" {
 const char *flowmap_version(void);
 
 /**
- * The model-format version this library reads (files with any other version are rejected
- * with FLOWMAP_ERR_UNSUPPORTED_VERSION).
+ * The newest model-format version this library reads (it reads every version from 1 up to
+ * this one: 1 = MLP files, 2 = also U-Nets; files of any other version are rejected with
+ * FLOWMAP_ERR_UNSUPPORTED_VERSION).
  */
 uint32_t flowmap_supported_format_version(void);
 

@@ -15,7 +15,8 @@ mod status;
 
 use std::ffi::c_char;
 
-use flowmap::{Grid, Model, Workspace, FORMAT_VERSION};
+use flowmap::schema::LATEST_FORMAT_VERSION;
+use flowmap::{Grid, Model, Workspace};
 
 pub use status::flowmap_status;
 use status::{flowmap_status::*, guard, guard_value, Error};
@@ -58,11 +59,12 @@ pub extern "C" fn flowmap_version() -> *const c_char {
     VERSION.as_ptr().cast()
 }
 
-/// The model-format version this library reads (files with any other version are rejected
-/// with FLOWMAP_ERR_UNSUPPORTED_VERSION).
+/// The newest model-format version this library reads (it reads every version from 1 up to
+/// this one: 1 = MLP files, 2 = also U-Nets; files of any other version are rejected with
+/// FLOWMAP_ERR_UNSUPPORTED_VERSION).
 #[no_mangle]
 pub extern "C" fn flowmap_supported_format_version() -> u32 {
-    FORMAT_VERSION
+    LATEST_FORMAT_VERSION
 }
 
 /// The name of a status value as a static NUL-terminated string ("FLOWMAP_OK",

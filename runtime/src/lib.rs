@@ -45,12 +45,13 @@ mod load;
 mod model;
 pub mod rng;
 pub mod schema;
+mod unet;
 pub mod write;
 
 #[cfg(test)]
 mod tests;
 
-pub use error::{EvalError, LoadError};
+pub use error::{EvalError, LoadError, UnetError};
 pub use model::{Grid, Model, Workspace};
 pub use rng::NormalRng;
 pub use schema::{FORMAT_VERSION, MAX_DIM, MAX_FREQUENCIES, MAX_HIDDEN_LAYERS, MAX_WIDTH};

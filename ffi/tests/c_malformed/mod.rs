@@ -28,8 +28,10 @@ fn status(r: &Result<Model, LoadError>) -> i32 {
     match r {
         Ok(_) => OK,
         Err(e) => match e {
-            UnsupportedFormatVersion { .. } => UNSUPPORTED_VERSION,
-            EmptyDataShape
+            UnsupportedFormatVersion { .. } | UnknownArchitecture(_) => UNSUPPORTED_VERSION,
+            ArchitectureNeedsVersion { .. }
+            | InvalidUnet(_)
+            | EmptyDataShape
             | ZeroDim { .. }
             | DimTooLarge { .. }
             | EmptyHidden
@@ -290,7 +292,7 @@ pub fn write(dir: &Path, good: &[u8], good_f16: &[u8]) -> usize {
     );
 
     // Format versions.
-    for v in [json!(0), json!(2), json!(999), json!(u64::MAX)] {
+    for v in [json!(0), json!(3), json!(999), json!(u64::MAX)] {
         add(
             "unsupported_version",
             &edit_meta(good, |m| m["format_version"] = v),
@@ -309,7 +311,7 @@ pub fn write(dir: &Path, good: &[u8], good_f16: &[u8]) -> usize {
     add(
         "architecture_unknown_kind",
         &edit_meta(good, |m| m["architecture"]["kind"] = json!("transformer")),
-        Some(malformed),
+        Some(|e| matches!(e, E::UnknownArchitecture(k) if k == "transformer")),
     );
     add(
         "architecture_unknown_activation",

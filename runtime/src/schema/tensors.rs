@@ -10,6 +10,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::meta::Architecture;
+use super::unet::UnetPlan;
 
 /// One tensor an architecture requires: its name in the file and its shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,13 +64,15 @@ impl Architecture {
                 shape.push((n_in, self.dim()));
                 shape
             }
+            Architecture::Unet { .. } => Vec::new(),
         }
     }
 
     /// Every tensor a file of this architecture holds, in the writer's order, with its
     /// shape: exactly these, no others (see `docs/format.md` §2).
     ///
-    /// Meaningful for metadata that passed [`ModelMeta::validate`](super::ModelMeta::validate).
+    /// Meaningful for metadata that passed [`ModelMeta::validate`](super::ModelMeta::validate)
+    /// (empty for an invalid `unet`). For `unet` it is [`UnetPlan::tensors`].
     pub fn tensors(&self) -> Vec<TensorSpec> {
         match self {
             Architecture::Mlp { .. } => self
@@ -83,6 +86,10 @@ impl Architecture {
                     ]
                 })
                 .collect(),
+            Architecture::Unet { .. } => match UnetPlan::new(self) {
+                Some(Ok(plan)) => plan.tensors(),
+                _ => Vec::new(),
+            },
         }
     }
 }
