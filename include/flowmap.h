@@ -278,6 +278,30 @@ flowmap_status flowmap_model_metadata_json(const struct flowmap_model *model,
                                            size_t *len);
 
 /**
+ * Converts `batch` samples in data space (`[C, H, W]` each, row-major, as the sampling
+ * functions write them) to 8-bit pixels, interleaved per pixel (row-major `[H, W, C]`: grey,
+ * grey + alpha, RGB or RGBA — ready for an image writer or a texture upload), into `pixels`
+ * (`pixels_len` = batch * dim bytes).
+ *
+ * A value v becomes floor(255 * clamp((v - lo) / (hi - lo), 0, 1) + 0.5), where [lo, hi] is
+ * the model's pixel range: the file's `pixel_range` (format-2 U-Nets may declare one), else
+ * [0, 1]. Does not allocate; `pixels` is untouched on error.
+ *
+ * Errors: FLOWMAP_ERR_NULL_POINTER, FLOWMAP_ERR_INVALID_ARGUMENT (batch 0, or the data shape
+ * is not [C, H, W] with C in 1..=4), FLOWMAP_ERR_SIZE_OVERFLOW,
+ * FLOWMAP_ERR_BUFFER_TOO_SMALL (pixels_len != batch * dim), FLOWMAP_ERR_NON_FINITE.
+ *
+ * # Safety
+ * `model` is NULL or a live model; `data` is NULL or valid for batch * dim reads; `pixels`
+ * is NULL or valid for `pixels_len` writes.
+ */
+flowmap_status flowmap_model_to_pixels(const struct flowmap_model *model,
+                                       const float *data,
+                                       size_t batch,
+                                       uint8_t *pixels,
+                                       size_t pixels_len);
+
+/**
  * Creates a workspace sized for evaluating `model` on batches of up to `max_batch` points
  * without allocating. Larger batches still work (the workspace grows on first use, and
  * never shrinks). On success stores it in `*out_workspace`; on failure leaves it unchanged.

@@ -177,6 +177,7 @@ pub(crate) fn eval_status(e: &EvalError) -> flowmap_status {
         InvalidGrid { .. } => FLOWMAP_ERR_INVALID_GRID,
         NonFiniteOutput { .. } => FLOWMAP_ERR_NON_FINITE_OUTPUT,
         OutOfMemory { .. } => FLOWMAP_ERR_OUT_OF_MEMORY,
+        NotAnImage => FLOWMAP_ERR_INVALID_ARGUMENT,
         _ => FLOWMAP_ERR_UNKNOWN,
     }
 }

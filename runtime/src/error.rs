@@ -315,6 +315,9 @@ pub enum EvalError {
         /// The batch size requested.
         batch: usize,
     },
+    /// [`Model::to_pixels`](crate::Model::to_pixels): the data shape is not `[C, H, W]`
+    /// with C in 1..=4.
+    NotAnImage,
 }
 
 impl fmt::Display for LoadError {
@@ -492,6 +495,10 @@ impl fmt::Display for EvalError {
                 write!(f, "output element {index} overflowed to NaN or infinity")
             }
             OutOfMemory { batch } => write!(f, "cannot allocate a workspace for batch {batch}"),
+            NotAnImage => write!(
+                f,
+                "the model's data shape is not an image [C, H, W] with C in 1..=4"
+            ),
         }
     }
 }

@@ -43,6 +43,7 @@ pub mod error;
 mod kernels;
 mod load;
 mod model;
+mod pixels;
 pub mod rng;
 pub mod schema;
 mod unet;

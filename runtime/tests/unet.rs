@@ -481,3 +481,29 @@ fn unknown_family_is_a_typed_error() {
         "{e:?}"
     );
 }
+
+#[test]
+fn pixels_are_interleaved_clamped_and_rounded() {
+    // RGB 1×2 image, pixel_range [-1, 1].
+    let m = meta(arch([3, 1, 2], &[1], &[]), vec![0.0], vec![1.0]);
+    let model = Model::from_bytes(&builder(m, 1).to_bytes()).unwrap();
+    assert_eq!(model.pixel_range(), [-1.0, 1.0]);
+    // Channel-major data: R = [-1, 1], G = [0, 0.5], B = [-3, 3].
+    let data = [-1.0f32, 1.0, 0.0, 0.5, -3.0, 3.0];
+    let mut px = [9u8; 6];
+    model.to_pixels(&data, &mut px).unwrap();
+    // Pixel-major output: (R, G, B) of pixel 0, then of pixel 1. 0 -> 127.5 -> 128.
+    assert_eq!(px, [0, 128, 0, 255, 191, 255]);
+    let mut short = [9u8; 5];
+    assert!(matches!(
+        model.to_pixels(&data, &mut short),
+        Err(flowmap::EvalError::OutputLength { .. })
+    ));
+    let mut nan = data;
+    nan[2] = f32::NAN;
+    assert!(matches!(
+        model.to_pixels(&nan, &mut px),
+        Err(flowmap::EvalError::NonFiniteInput { index: 2 })
+    ));
+    assert_eq!(px, [0, 128, 0, 255, 191, 255], "untouched on error");
+}
