@@ -14,6 +14,7 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::kernels::activation::exp_approx;
 use crate::kernels::{self, Packed};
 use crate::schema::{
     Activation, Attention, Conv, ResBlock, Step, UnetPlan, MAX_UNET_BLOCKS, MAX_UNET_LEVELS,
@@ -124,6 +125,8 @@ struct Sizes {
     scores: usize,
     /// All skips at once.
     skips: usize,
+    /// Most channels of any normalised map.
+    channels: usize,
 }
 
 /// Scratch of the U-Net forward pass (one sample at a time).
@@ -139,6 +142,8 @@ pub(crate) struct UnetScratch {
     feat: Vec<f32>,
     emb: Vec<f32>,
     emb_proj: Vec<f32>,
+    /// GroupNorm's per-channel mean, scale and offset.
+    coef: Vec<f32>,
 }
 
 impl UnetScratch {
@@ -267,7 +272,8 @@ impl Unet {
         grow(&mut s.skips, z.skips)?;
         grow(&mut s.feat, 4 * self.plan.frequencies.len())?;
         grow(&mut s.emb, 2 * self.plan.embed_dim)?;
-        grow(&mut s.emb_proj, self.emb_total)
+        grow(&mut s.emb_proj, self.emb_total)?;
+        grow(&mut s.coef, 3 * z.channels)
     }
 
     /// The network output (before the σ scaling) for the `batch` samples of `z`
@@ -386,7 +392,16 @@ impl Unet {
         // Output head: conv(silu(norm(h))) into s.r.
         let (hh, ww) = self.plan.size;
         let p = hh * ww;
-        group_norm(&s.h[..p * ch], ch, g, eps, &self.out_norm, None, &mut s.t);
+        group_norm(
+            &s.h[..p * ch],
+            ch,
+            g,
+            eps,
+            &self.out_norm,
+            None,
+            &mut s.coef,
+            &mut s.t,
+        );
         silu(&mut s.t[..p * ch]);
         conv(
             &self.out_conv.0,
@@ -402,12 +417,30 @@ impl Unet {
         let p = hh * ww;
         let (cin, cout) = (r.shape.cin, r.shape.cout);
         // t = silu(norm1(h)); r = conv1(t)
-        group_norm(&s.h[..p * cin], cin, g, eps, &r.norm1, None, &mut s.t);
+        group_norm(
+            &s.h[..p * cin],
+            cin,
+            g,
+            eps,
+            &r.norm1,
+            None,
+            &mut s.coef,
+            &mut s.t,
+        );
         silu(&mut s.t[..p * cin]);
         conv(&r.shape1, &r.conv1, &s.t, &mut s.col, &mut s.r);
         // t = silu(norm2(r)·(1 + scale) + shift); r = conv2(t)
         let ss = &s.emb_proj[r.emb_offset..r.emb_offset + 2 * cout];
-        group_norm(&s.r[..p * cout], cout, g, eps, &r.norm2, Some(ss), &mut s.t);
+        group_norm(
+            &s.r[..p * cout],
+            cout,
+            g,
+            eps,
+            &r.norm2,
+            Some(ss),
+            &mut s.coef,
+            &mut s.t,
+        );
         silu(&mut s.t[..p * cout]);
         conv(&r.shape2, &r.conv2, &s.t, &mut s.col, &mut s.r);
         // r += skip(h)
@@ -434,7 +467,16 @@ impl Unet {
         let heads = a.shape.heads;
         let d = ch / heads;
         let scale = 1.0 / libm::sqrtf(d as f32);
-        group_norm(&s.h[..p * ch], ch, g, eps, &a.norm, None, &mut s.t);
+        group_norm(
+            &s.h[..p * ch],
+            ch,
+            g,
+            eps,
+            &a.norm,
+            None,
+            &mut s.coef,
+            &mut s.t,
+        );
         a.qkv
             .apply(p, &s.t[..p * ch], None, &mut s.qkv[..p * 3 * ch]);
         // o (into s.t) = softmax(q kᵀ / √d) v per head.
@@ -450,7 +492,7 @@ impl Unet {
                 }
                 let mut sum = 0.0f32;
                 for sc in row.iter_mut() {
-                    *sc = libm::expf(*sc - max);
+                    *sc = exp_approx(*sc - max);
                     sum += *sc;
                 }
                 let inv = 1.0 / sum;
@@ -500,12 +542,14 @@ fn sizes(plan: &UnetPlan) -> Sizes {
                 size = c.output;
             }
             Step::Res(r) => {
+                z.channels = z.channels.max(r.cin).max(r.cout);
                 conv_col(&mut z, &r.conv1());
                 conv_col(&mut z, &r.conv2());
                 ch = r.cout;
                 size = r.size;
             }
             Step::Attention(a) => {
+                z.channels = z.channels.max(a.channels);
                 let p = a.size.0 * a.size.1;
                 z.qkv = z.qkv.max(p.saturating_mul(3 * a.channels));
                 z.scores = z.scores.max(p);
@@ -518,6 +562,7 @@ fn sizes(plan: &UnetPlan) -> Sizes {
         }
     }
     conv_col(&mut z, &plan.out_conv());
+    z.channels = z.channels.max(plan.levels[0].channels);
     let _ = ch;
     z
 }
@@ -567,8 +612,14 @@ fn upsample(src: &[f32], ch: usize, from: (usize, usize), to: (usize, usize), ds
     }
 }
 
-/// GroupNorm over the HWC map `src` (`ch` channels, `g` groups), statistics in f64, then
-/// `γ·x̂ + β`, then (with `scale_shift` = [scale; shift]) `·(1 + scale) + shift`.
+/// GroupNorm over the HWC map `src` (`ch` channels, `g` groups), then `γ·x̂ + β`, then (with
+/// `scale_shift` = [scale; shift]) `·(1 + scale) + shift`.
+///
+/// The group statistics are summed in f64 (two passes: mean, then squared deviations), so
+/// they do not depend on the map's offset or size; the per-element pass is f32,
+/// `(x − μ_c)·a_c + b_c` with the affine maps folded per channel into `coef` (3·ch floats:
+/// μ, a, b), a lane-wise loop over the channels of each position that vectorises.
+#[allow(clippy::too_many_arguments)]
 fn group_norm(
     src: &[f32],
     ch: usize,
@@ -576,11 +627,14 @@ fn group_norm(
     eps: f32,
     n: &Norm,
     scale_shift: Option<&[f32]>,
+    coef: &mut [f32],
     dst: &mut [f32],
 ) {
     let p = src.len() / ch;
     let cg = ch / g;
     let count = (p * cg) as f64;
+    let (mu, rest) = coef[..3 * ch].split_at_mut(ch);
+    let (a, b) = rest.split_at_mut(ch);
     for gi in 0..g {
         let (c0, c1) = (gi * cg, (gi + 1) * cg);
         let mut sum = 0.0f64;
@@ -598,15 +652,19 @@ fn group_norm(
             }
         }
         let rstd = 1.0 / libm::sqrt(var / count + eps as f64);
-        for q in 0..p {
-            for c in c0..c1 {
-                let x = ((src[q * ch + c] as f64 - mean) * rstd) as f32;
-                let mut y = n.gamma[c] * x + n.beta[c];
-                if let Some(ss) = scale_shift {
-                    y = y * (1.0 + ss[c]) + ss[ch + c];
-                }
-                dst[q * ch + c] = y;
-            }
+        for c in c0..c1 {
+            let (k, m) = match scale_shift {
+                Some(ss) => (1.0 + ss[c] as f64, ss[ch + c] as f64),
+                None => (1.0, 0.0),
+            };
+            mu[c] = mean as f32;
+            a[c] = (n.gamma[c] as f64 * rstd * k) as f32;
+            b[c] = (n.beta[c] as f64 * k + m) as f32;
+        }
+    }
+    for (s, d) in src.chunks_exact(ch).zip(dst.chunks_exact_mut(ch)) {
+        for ((((d, &s), &m), &a), &b) in d.iter_mut().zip(s).zip(&*mu).zip(&*a).zip(&*b) {
+            *d = (s - m) * a + b;
         }
     }
 }
