@@ -12,6 +12,8 @@ cargo fmt --all --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy -p flowmap --no-default-features --all-targets --quiet -- -D warnings
+step "no import cycles between the files of a crate"
+scripts/check_module_cycles.sh runtime ffi
 step "cargo test (workspace)"
 cargo test --workspace --quiet
 step "runtime without std (host tests, then the bare-metal build)"

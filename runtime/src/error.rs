@@ -221,7 +221,7 @@ pub enum UnetError {
     Channels {
         /// The level.
         level: usize,
-        /// c·channel_mult[level] (saturated on overflow).
+        /// `c·channel_mult[level]` (saturated on overflow).
         channels: usize,
     },
     /// `blocks` is 0 or more than [`MAX_UNET_BLOCKS`](crate::schema::MAX_UNET_BLOCKS).

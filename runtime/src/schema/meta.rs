@@ -59,7 +59,7 @@ pub enum Architecture {
         data_shape: Vec<usize>,
         /// Base channel count c.
         channels: usize,
-        /// Level l has c·channel_mult[l] channels at resolution (H_l, W_l), H_0 = H,
+        /// Level l has `c·channel_mult[l]` channels at resolution (H_l, W_l), H_0 = H,
         /// H_{l+1} = ceil(H_l / 2).
         channel_mult: Vec<usize>,
         /// Residual blocks per level, in the encoder and in the decoder.

@@ -22,7 +22,7 @@ use crate::error::{LoadError, UnetError};
 /// One level of the U-Net: its channel count and resolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Level {
-    /// Channels c·channel_mult[l].
+    /// Channels `c·channel_mult[l]`.
     pub channels: usize,
     /// Height H_l.
     pub height: usize,
