@@ -425,29 +425,28 @@ impl fmt::Display for LoadError {
 
 impl fmt::Display for UnetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::schema as s;
         use UnetError::*;
         match self {
             DataShape { data_shape } => write!(
                 f,
                 "data_shape {data_shape:?} is not [C, H, W] with C in 1..=4, H and W in 1..={} and C·H·W <= {}",
-                s::MAX_UNET_RESOLUTION,
-                s::MAX_DIM
+                crate::schema::MAX_UNET_RESOLUTION,
+                crate::schema::MAX_DIM
             ),
             Levels { count } => write!(
                 f,
                 "channel_mult has {count} levels; 1..={} are supported",
-                s::MAX_UNET_LEVELS
+                crate::schema::MAX_UNET_LEVELS
             ),
             Channels { level, channels } => write!(
                 f,
                 "level {level} has {channels} channels; 1..={} are supported",
-                s::MAX_UNET_CHANNELS
+                crate::schema::MAX_UNET_CHANNELS
             ),
             Blocks { blocks } => write!(
                 f,
                 "blocks = {blocks}; 1..={} are supported",
-                s::MAX_UNET_BLOCKS
+                crate::schema::MAX_UNET_BLOCKS
             ),
             AttentionResolution { resolution } => write!(
                 f,
@@ -463,7 +462,7 @@ impl fmt::Display for UnetError {
             EmbedDim { dim } => write!(
                 f,
                 "time_embedding.dim = {dim}; 1..={} are supported",
-                s::MAX_UNET_EMBED
+                crate::schema::MAX_UNET_EMBED
             ),
             PixelRange { lo, hi } => {
                 write!(f, "pixel_range [{lo}, {hi}] must be finite with lo < hi")
