@@ -8,6 +8,7 @@
 
 mod limits;
 mod meta;
+mod spec;
 mod tensors;
 mod unet;
 mod validate;
@@ -20,6 +21,7 @@ pub use meta::{
     Activation, Architecture, Interpolant, ModelMeta, Normalization, Provenance, TimeEmbedding,
     UnetTimeEmbedding, FORMAT_VERSION, LATEST_FORMAT_VERSION, METADATA_KEY,
 };
-pub use tensors::{mlp_bias_name, mlp_weight_name, TensorSpec};
+pub use spec::TensorSpec;
+pub use tensors::{mlp_bias_name, mlp_weight_name};
 pub use unet::{Attention, Conv, Level, ResBlock, Step, UnetPlan};
 pub(crate) use validate::check_tensor_set;

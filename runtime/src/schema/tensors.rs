@@ -10,27 +10,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::meta::Architecture;
+use super::spec::TensorSpec;
 use super::unet::UnetPlan;
-
-/// One tensor an architecture requires: its name in the file and its shape.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TensorSpec {
-    /// Name in the safetensors header, e.g. `layers.0.weight`.
-    pub name: String,
-    /// Shape (PyTorch layout: `[out, in]` for dense weights).
-    pub shape: Vec<usize>,
-}
-
-impl TensorSpec {
-    fn new(name: String, shape: Vec<usize>) -> TensorSpec {
-        TensorSpec { name, shape }
-    }
-
-    /// Number of elements (product of the shape).
-    pub fn numel(&self) -> usize {
-        self.shape.iter().product()
-    }
-}
 
 /// Name of dense layer `i`'s weight in an `mlp` file.
 pub fn mlp_weight_name(i: usize) -> String {

@@ -16,7 +16,7 @@ use super::limits::{
     MAX_UNET_RESOLUTION,
 };
 use super::meta::{Architecture, UnetTimeEmbedding};
-use super::tensors::TensorSpec;
+use super::spec::TensorSpec;
 use crate::error::{LoadError, UnetError};
 
 /// One level of the U-Net: its channel count and resolution.

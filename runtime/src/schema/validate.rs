@@ -8,7 +8,7 @@ use alloc::string::{String, ToString};
 
 use super::limits::{MAX_DIM, MAX_FREQUENCIES, MAX_HIDDEN_LAYERS, MAX_WIDTH};
 use super::meta::{Architecture, ModelMeta, TimeEmbedding, FORMAT_VERSION, LATEST_FORMAT_VERSION};
-use super::tensors::TensorSpec;
+use super::spec::TensorSpec;
 use super::unet::UnetPlan;
 use crate::error::{LoadError, UnetError};
 
