@@ -78,7 +78,9 @@ examples: $(if $(NO_BUILD),,lib)
 	    -L$(LIB_DIR) -Wl,-rpath,'$$ORIGIN' -lflowmap -o $(EXAMPLES_DIR)/flowmap_sprites
 	$(CXX) -std=c++17 $(EXAMPLE_CXXFLAGS) -Iinclude examples/cpp/flowmap_sample.cpp \
 	    -L$(LIB_DIR) -Wl,-rpath,'$$ORIGIN' -lflowmap -o $(EXAMPLES_DIR)/flowmap_sample_cpp
-	@echo "built $(EXAMPLES_DIR)/flowmap_sample, flowmap_sprites and flowmap_sample_cpp"
+	$(CXX) -std=c++17 $(EXAMPLE_CXXFLAGS) -Iinclude examples/cpp/flowmap_sprites.cpp \
+	    -L$(LIB_DIR) -Wl,-rpath,'$$ORIGIN' -lflowmap -o $(EXAMPLES_DIR)/flowmap_sprites_cpp
+	@echo "built $(EXAMPLES_DIR)/flowmap_sample, flowmap_sprites, flowmap_sample_cpp and flowmap_sprites_cpp"
 
 c-tests:
 	$(CARGO) test -p flowmap-ffi

@@ -573,10 +573,10 @@ fn read_csv(path: &Path) -> (String, Vec<f32>) {
 /// Runs examples/c/flowmap_sprites on a 3×8×8 U-Net: the sheet has the right size, holds
 /// exactly the runtime's samples as pixels, is the same for the same seed and differs for
 /// another.
-fn check_sprites(exe: &Path, lib_dir: &Path) {
+fn check_sprites(exe: &Path, lib_dir: &Path, name: &str) {
     let model = fixtures().join("unet_model.safetensors");
-    let sheet = |seed: &str, name: &str| {
-        let path = built().work.join(name);
+    let sheet = |seed: &str, file: &str| {
+        let path = built().work.join(format!("{name}_{file}"));
         let out = run(Command::new(exe)
             .arg(&model)
             .args(["--n", "10", "--cols", "4", "--seed", seed, "--out"])
@@ -749,7 +749,7 @@ fn make_install_pkg_config_and_examples() {
         .args(&libs)
         .arg("-o")
         .arg(&sprites));
-    check_sprites(&sprites, &lib);
+    check_sprites(&sprites, &lib, "c");
 
     // ...and the C++ one.
     let cxx_exe = built().work.join("flowmap_sample_cpp");
@@ -761,4 +761,13 @@ fn make_install_pkg_config_and_examples() {
         .arg("-o")
         .arg(&cxx_exe));
     check_example(&cxx_exe, &lib, "cpp-example");
+    let sprites_cpp = built().work.join("flowmap_sprites_cpp");
+    run(Command::new(cxx())
+        .args(["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror"])
+        .arg(repo_root().join("examples/cpp/flowmap_sprites.cpp"))
+        .args(&cflags)
+        .args(&libs)
+        .arg("-o")
+        .arg(&sprites_cpp));
+    check_sprites(&sprites_cpp, &lib, "cpp");
 }
