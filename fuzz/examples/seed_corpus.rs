@@ -38,13 +38,17 @@ fn model(
             dataset: String::new(),
         },
     };
-    ModelBuilder::random_scaled(meta, seed, |spec| {
-        if spec.shape.len() == 2 {
-            0.5
-        } else {
-            0.1
-        }
-    })
+    ModelBuilder::random_scaled(
+        meta,
+        seed,
+        |spec| {
+            if spec.shape.len() == 2 {
+                0.5
+            } else {
+                0.1
+            }
+        },
+    )
     .dtype(dtype)
     .to_bytes()
 }
@@ -117,7 +121,12 @@ fn main() {
     ];
     // Format 2: small U-Nets (grey with attention, RGBA at an odd size), F16 to stay small.
     for (name, shape, mult, attention) in [
-        ("unet_grey_4x4_f16", [1usize, 4, 4], &[1usize, 2][..], &[2usize][..]),
+        (
+            "unet_grey_4x4_f16",
+            [1usize, 4, 4],
+            &[1usize, 2][..],
+            &[2usize][..],
+        ),
         ("unet_rgba_3x5_f16", [4, 3, 5], &[1, 1][..], &[][..]),
     ] {
         let mut meta = flowmap::write::example_unet_meta(shape, mult, attention);
@@ -153,7 +162,12 @@ fn main() {
     v2[at] = b'2';
     files.push(("format_version_2", v2));
     // A U-Net whose groups do not divide its channels.
-    let unet = files.iter().find(|(n, _)| *n == "unet_grey_4x4_f16").unwrap().1.clone();
+    let unet = files
+        .iter()
+        .find(|(n, _)| *n == "unet_grey_4x4_f16")
+        .unwrap()
+        .1
+        .clone();
     let pat = b"groups\\\":2";
     let at = unet.windows(pat.len()).position(|w| w == pat).unwrap() + pat.len() - 1;
     let mut bad_groups = unet.clone();
