@@ -102,7 +102,13 @@ pub fn load_model_net(path: &std::path::Path, device: Device) -> anyhow::Result<
         activation,
         time_embedding,
         ..
-    } = &meta.architecture;
+    } = &meta.architecture
+    else {
+        anyhow::bail!(
+            "{}: the trainer loads only MLP models (this file holds a U-Net)",
+            path.display()
+        );
+    };
     if *time_embedding != TimeEmbedding::Raw {
         anyhow::bail!(
             "{}: the trainer supports only the raw time embedding",
@@ -112,9 +118,7 @@ pub fn load_model_net(path: &std::path::Path, device: Device) -> anyhow::Result<
     let bytes = std::fs::read(path)?;
     let st = safetensors::SafeTensors::deserialize(&bytes)?;
     let mut flat = Vec::new();
-    let layers = match &meta.architecture {
-        Architecture::Mlp { hidden, .. } => hidden.len() + 1,
-    };
+    let layers = meta.architecture.mlp_layers().len();
     for i in 0..layers {
         for kind in ["weight", "bias"] {
             let view = st.tensor(&format!("layers.{i}.{kind}"))?;
