@@ -95,9 +95,13 @@ examples: $(if $(NO_BUILD),,lib)
 	ln -sf ../libflowmap.so $(EXAMPLES_DIR)/libflowmap.so.$(SOMAJOR)
 	$(CC) -std=c99 $(EXAMPLE_CFLAGS) -Iinclude examples/c/flowmap_sample.c \
 	    -L$(LIB_DIR) -Wl,-rpath,'$$ORIGIN' -lflowmap -lm -o $(EXAMPLES_DIR)/flowmap_sample
+	$(CC) -std=c99 $(EXAMPLE_CFLAGS) -Iinclude examples/c/flowmap_sprites.c \
+	    -L$(LIB_DIR) -Wl,-rpath,'$$ORIGIN' -lflowmap -o $(EXAMPLES_DIR)/flowmap_sprites
 	$(CXX) -std=c++17 $(EXAMPLE_CXXFLAGS) -Iinclude examples/cpp/flowmap_sample.cpp \
 	    -L$(LIB_DIR) -Wl,-rpath,'$$ORIGIN' -lflowmap -o $(EXAMPLES_DIR)/flowmap_sample_cpp
-	@echo "built $(EXAMPLES_DIR)/flowmap_sample and $(EXAMPLES_DIR)/flowmap_sample_cpp"
+	$(CXX) -std=c++17 $(EXAMPLE_CXXFLAGS) -Iinclude examples/cpp/flowmap_sprites.cpp \
+	    -L$(LIB_DIR) -Wl,-rpath,'$$ORIGIN' -lflowmap -o $(EXAMPLES_DIR)/flowmap_sprites_cpp
+	@echo "built $(EXAMPLES_DIR)/flowmap_sample, flowmap_sprites, flowmap_sample_cpp and flowmap_sprites_cpp"
 
 c-tests:
 	$(CARGO) test -p flowmap-ffi

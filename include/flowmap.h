@@ -80,8 +80,8 @@ enum flowmap_status
      */
     FLOWMAP_ERR_MALFORMED_FILE = 7,
     /**
-     * The file's model-format version is not the one this library reads
-     * (see flowmap_supported_format_version()).
+     * The file's model-format version (or its architecture family) is newer than this
+     * library reads (see flowmap_supported_format_version()).
      */
     FLOWMAP_ERR_UNSUPPORTED_VERSION = 8,
     /**
@@ -149,8 +149,9 @@ extern "C" {
 const char *flowmap_version(void);
 
 /**
- * The model-format version this library reads (files with any other version are rejected
- * with FLOWMAP_ERR_UNSUPPORTED_VERSION).
+ * The newest model-format version this library reads (it reads every version from 1 up to
+ * this one: 1 = MLP files, 2 = also U-Nets; files of any other version are rejected with
+ * FLOWMAP_ERR_UNSUPPORTED_VERSION).
  */
 uint32_t flowmap_supported_format_version(void);
 
@@ -275,6 +276,30 @@ flowmap_status flowmap_model_metadata_json(const struct flowmap_model *model,
                                            char *buf,
                                            size_t capacity,
                                            size_t *len);
+
+/**
+ * Converts `batch` samples in data space (`[C, H, W]` each, row-major, as the sampling
+ * functions write them) to 8-bit pixels, interleaved per pixel (row-major `[H, W, C]`: grey,
+ * grey + alpha, RGB or RGBA — ready for an image writer or a texture upload), into `pixels`
+ * (`pixels_len` = batch * dim bytes).
+ *
+ * A value v becomes floor(255 * clamp((v - lo) / (hi - lo), 0, 1) + 0.5), where [lo, hi] is
+ * the model's pixel range: the file's `pixel_range` (format-2 U-Nets may declare one), else
+ * [0, 1]. Does not allocate; `pixels` is untouched on error.
+ *
+ * Errors: FLOWMAP_ERR_NULL_POINTER, FLOWMAP_ERR_INVALID_ARGUMENT (batch 0, or the data shape
+ * is not [C, H, W] with C in 1..=4), FLOWMAP_ERR_SIZE_OVERFLOW,
+ * FLOWMAP_ERR_BUFFER_TOO_SMALL (pixels_len != batch * dim), FLOWMAP_ERR_NON_FINITE.
+ *
+ * # Safety
+ * `model` is NULL or a live model; `data` is NULL or valid for batch * dim reads; `pixels`
+ * is NULL or valid for `pixels_len` writes.
+ */
+flowmap_status flowmap_model_to_pixels(const struct flowmap_model *model,
+                                       const float *data,
+                                       size_t batch,
+                                       uint8_t *pixels,
+                                       size_t pixels_len);
 
 /**
  * Creates a workspace sized for evaluating `model` on batches of up to `max_batch` points

@@ -2,9 +2,13 @@
 # Makes everything the build needs available on a fresh machine, idempotently:
 #   * libtorch 2.13.0 (the only version tch 0.26 accepts), assembled from PyPI wheels
 #     (the only place this machine can download from) into .deps/libtorch;
-#   * the bare-metal Rust target the runtime's no_std build is checked against;
+#   * the Rust targets the runtime is built and run for: thumbv7em-none-eabihf (bare metal,
+#     Cortex-M4F) and wasm32-unknown-unknown (the browser);
 #   * the tools the C ABI tests use (C and C++ compilers, make, pkg-config, binutils,
-#     valgrind), from the system's package manager when one is missing (apt-get, as root).
+#     valgrind), from the system's package manager when one is missing (apt-get, as root);
+#   * the tools that run the other targets in the tests: qemu-system-arm (the firmware, on an
+#     emulated STM32F405) and chromium (the web page, headless), and binaryen's wasm-opt
+#     (optimises the page's module), from Debian/Ubuntu's apt.
 #
 # Usage: scripts/setup.sh          CPU libtorch (default, ~400 MB, ~1 min the first time)
 #        scripts/setup.sh --cuda   the full CUDA wheel with its nvidia-* libraries (~5 GB)
@@ -91,9 +95,32 @@ if [ "$(readlink "$deps/libtorch" 2>/dev/null)" != "$target" ]; then
 fi
 
 if command -v rustup >/dev/null; then
-  if ! rustup target list --installed | grep -qx thumbv7em-none-eabihf; then
-    say "adding Rust target thumbv7em-none-eabihf (no_std runtime check)"
-    rustup target add thumbv7em-none-eabihf >&2
+  for t in thumbv7em-none-eabihf wasm32-unknown-unknown; do
+    if ! rustup target list --installed | grep -qx "$t"; then
+      say "adding Rust target $t (bare-metal firmware / web page)"
+      rustup target add "$t" >&2
+    fi
+  done
+fi
+
+# qemu-system-arm and chromium run the firmware and the page in the tests
+# (runtime/tests/targets_*.rs, which say why they skip when these are missing, and fail
+# under CI=true).
+missing_pkgs=()
+command -v qemu-system-arm >/dev/null || missing_pkgs+=(qemu-system-arm)
+command -v "${CHROMIUM:-chromium}" >/dev/null || missing_pkgs+=(chromium)
+command -v wasm-opt >/dev/null || missing_pkgs+=(binaryen) # optional: smaller, faster .wasm
+if [ ${#missing_pkgs[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo=sudo
+  if command -v apt-get >/dev/null && { [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; }; then
+    say "installing ${missing_pkgs[*]} (apt-get; runs the firmware and web page tests)"
+    $sudo apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+      "${missing_pkgs[@]}" >&2
+  else
+    say "WARNING: ${missing_pkgs[*]} missing and cannot be installed here (needs apt-get as root);"
+    say "         the QEMU firmware / headless-browser tests will skip (and fail under CI=true)"
   fi
 fi
 # The C ABI tests (ffi/tests) compile, install and run C and C++ programs as a user would;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: set-up, formatting, lints, every crate's tests
 # (including the C ABI suite compiled from C and C++ and run under valgrind), the no_std
-# runtime tests, the ndarray feature, the bare-metal build, and the README's C recipes run as
-# written (ffi/tests/recipes.rs).
+# runtime tests, the ndarray feature, the bare-metal build, the README's C recipes run as
+# written (ffi/tests/recipes.rs), the firmware executed on an emulated Cortex-M4F and the web
+# page executed in headless Chromium (both compared with the host bit for bit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n[test] %s\n' "$*"; }
@@ -21,7 +22,11 @@ step "cargo test (workspace)"
 cargo test --workspace --features flowmap-train/fault-injection --quiet
 step "runtime with its ndarray feature"
 cargo test -p flowmap --features ndarray --quiet
-step "runtime without std (host tests, then the bare-metal build, also with ndarray)"
+step "the firmware (examples/embedded) and the web module (examples/web): fmt, clippy, tests"
+(cd examples/embedded && cargo fmt --check && cargo clippy --quiet -- -D warnings)
+(cd examples/web && cargo fmt --check && cargo clippy --quiet --all-targets -- -D warnings \
+  && cargo clippy --quiet --lib --target wasm32-unknown-unknown -- -D warnings && cargo test --quiet)
+step "runtime without std: host tests, the firmware on QEMU (Cortex-M4F) and the page in headless Chromium, both against the host's bits; the bare-metal build, also with ndarray"
 cargo test -p flowmap --no-default-features --quiet
 cargo build -p flowmap --no-default-features --target thumbv7em-none-eabihf --quiet
 cargo build -p flowmap --no-default-features --features ndarray --target thumbv7em-none-eabihf --quiet

@@ -15,7 +15,8 @@ mod status;
 
 use std::ffi::c_char;
 
-use flowmap::{Grid, Model, Workspace, FORMAT_VERSION};
+use flowmap::schema::LATEST_FORMAT_VERSION;
+use flowmap::{Grid, Model, Workspace};
 
 pub use status::flowmap_status;
 use status::{flowmap_status::*, guard, guard_value, Error};
@@ -58,11 +59,12 @@ pub extern "C" fn flowmap_version() -> *const c_char {
     VERSION.as_ptr().cast()
 }
 
-/// The model-format version this library reads (files with any other version are rejected
-/// with FLOWMAP_ERR_UNSUPPORTED_VERSION).
+/// The newest model-format version this library reads (it reads every version from 1 up to
+/// this one: 1 = MLP files, 2 = also U-Nets; files of any other version are rejected with
+/// FLOWMAP_ERR_UNSUPPORTED_VERSION).
 #[no_mangle]
 pub extern "C" fn flowmap_supported_format_version() -> u32 {
-    FORMAT_VERSION
+    LATEST_FORMAT_VERSION
 }
 
 /// The name of a status value as a static NUL-terminated string ("FLOWMAP_OK",
@@ -328,6 +330,51 @@ pub unsafe extern "C" fn flowmap_model_metadata_json(
         buf[..json.len()].copy_from_slice(json);
         buf[json.len()] = 0;
         Ok(())
+    })
+}
+
+/// Converts `batch` samples in data space (`[C, H, W]` each, row-major, as the sampling
+/// functions write them) to 8-bit pixels, interleaved per pixel (row-major `[H, W, C]`: grey,
+/// grey + alpha, RGB or RGBA — ready for an image writer or a texture upload), into `pixels`
+/// (`pixels_len` = batch * dim bytes).
+///
+/// A value v becomes floor(255 * clamp((v - lo) / (hi - lo), 0, 1) + 0.5), where [lo, hi] is
+/// the model's pixel range: the file's `pixel_range` (format-2 U-Nets may declare one), else
+/// [0, 1]. Does not allocate; `pixels` is untouched on error.
+///
+/// Errors: FLOWMAP_ERR_NULL_POINTER, FLOWMAP_ERR_INVALID_ARGUMENT (batch 0, or the data shape
+/// is not [C, H, W] with C in 1..=4), FLOWMAP_ERR_SIZE_OVERFLOW,
+/// FLOWMAP_ERR_BUFFER_TOO_SMALL (pixels_len != batch * dim), FLOWMAP_ERR_NON_FINITE.
+///
+/// # Safety
+/// `model` is NULL or a live model; `data` is NULL or valid for batch * dim reads; `pixels`
+/// is NULL or valid for `pixels_len` writes.
+#[no_mangle]
+pub unsafe extern "C" fn flowmap_model_to_pixels(
+    model: *const flowmap_model,
+    data: *const f32,
+    batch: usize,
+    pixels: *mut u8,
+    pixels_len: usize,
+) -> flowmap_status {
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let m = unsafe { model_ref(model)? };
+        let n = elements(m, batch, "batch")?;
+        if pixels_len != n {
+            return Err(Error::new(
+                FLOWMAP_ERR_BUFFER_TOO_SMALL,
+                format_args!("`pixels` must hold batch × dim = {n} bytes, got {pixels_len}"),
+            ));
+        }
+        // SAFETY: forwarded contracts (lengths as documented).
+        let (data, pixels) = unsafe {
+            (
+                ptr::slice(data, n, "data")?,
+                ptr::slice_mut(pixels, n, "pixels")?,
+            )
+        };
+        Ok(m.model.to_pixels(data, pixels)?)
     })
 }
 

@@ -34,8 +34,8 @@ pub enum flowmap_status {
     /// The bytes are not a well-formed flowmap model file (bad safetensors container, missing
     /// or unparsable "flowmap" metadata, unsupported dtype, bad offsets, ...).
     FLOWMAP_ERR_MALFORMED_FILE = 7,
-    /// The file's model-format version is not the one this library reads
-    /// (see flowmap_supported_format_version()).
+    /// The file's model-format version (or its architecture family) is newer than this
+    /// library reads (see flowmap_supported_format_version()).
     FLOWMAP_ERR_UNSUPPORTED_VERSION = 8,
     /// The metadata parsed but describes an invalid model (empty or zero data shape, bad
     /// widths, sigma, normalisation, time embedding, ...).
@@ -146,8 +146,11 @@ pub(crate) fn load_status(e: &LoadError) -> flowmap_status {
         | DataGap { .. }
         | MissingMetadata
         | MetadataJson(_) => FLOWMAP_ERR_MALFORMED_FILE,
-        UnsupportedFormatVersion { .. } => FLOWMAP_ERR_UNSUPPORTED_VERSION,
-        EmptyDataShape
+        // An unknown family is what a newer writer's file looks like.
+        UnsupportedFormatVersion { .. } | UnknownArchitecture(_) => FLOWMAP_ERR_UNSUPPORTED_VERSION,
+        ArchitectureNeedsVersion { .. }
+        | InvalidUnet(_)
+        | EmptyDataShape
         | ZeroDim { .. }
         | DimTooLarge { .. }
         | EmptyHidden
@@ -174,6 +177,7 @@ pub(crate) fn eval_status(e: &EvalError) -> flowmap_status {
         InvalidGrid { .. } => FLOWMAP_ERR_INVALID_GRID,
         NonFiniteOutput { .. } => FLOWMAP_ERR_NON_FINITE_OUTPUT,
         OutOfMemory { .. } => FLOWMAP_ERR_OUT_OF_MEMORY,
+        NotAnImage => FLOWMAP_ERR_INVALID_ARGUMENT,
         _ => FLOWMAP_ERR_UNKNOWN,
     }
 }

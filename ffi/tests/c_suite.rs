@@ -307,6 +307,14 @@ fn fixtures() -> &'static Path {
             }
         }
 
+        // A small RGB U-Net (format 2) for the sprite-sheet example.
+        let unet = flowmap::write::example_unet_meta([3, 8, 8], &[1, 2], &[4]);
+        std::fs::write(
+            dir.join("unet_model.safetensors"),
+            flowmap::write::random_unet_builder(unet, 12).to_bytes(),
+        )
+        .unwrap();
+
         // Broken files, all variations of model a.
         let (meta_a, tensors_a) = &models[0];
         let good = file_bytes(meta_a, tensors_a);
@@ -561,6 +569,58 @@ fn read_csv(path: &Path) -> (String, Vec<f32>) {
     (header, values)
 }
 
+/// Runs examples/c/flowmap_sprites on a 3×8×8 U-Net: the sheet has the right size, holds
+/// exactly the runtime's samples as pixels, is the same for the same seed and differs for
+/// another.
+fn check_sprites(exe: &Path, name: &str) {
+    let model = fixtures().join("unet_model.safetensors");
+    let sheet = |seed: &str, file: &str| {
+        let path = built().work.join(format!("{name}_{file}"));
+        let out = run(Command::new(exe)
+            .arg(&model)
+            .args(["--n", "10", "--cols", "4", "--seed", seed, "--out"])
+            .arg(&path)
+            .env_remove("LD_LIBRARY_PATH"));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            stdout.contains("10 sprites of 8x8 (3 channels)") && stdout.contains("time per image"),
+            "{stdout}"
+        );
+        std::fs::read(path).unwrap()
+    };
+    let a = sheet("5", "sprites_a.ppm");
+    let head = b"P6\n32 24\n255\n"; // 4 columns × 8, 3 rows × 8
+    assert!(a.starts_with(head));
+    assert_eq!(a.len(), head.len() + 32 * 24 * 3);
+    let px = &a[head.len()..];
+    // The runtime's own samples, as pixels, at sprite 5 (row 1, column 1).
+    let m = Model::from_bytes(&std::fs::read(&model).unwrap()).unwrap();
+    let mut x = vec![0.0f32; 10 * m.dim()];
+    m.sample_seeded(&mut m.workspace(10), 5, Grid::Uniform(1), &mut x)
+        .unwrap();
+    let mut want = vec![0u8; x.len()];
+    m.to_pixels(&x, &mut want).unwrap();
+    for y in 0..8 {
+        for xx in 0..8 {
+            let got = &px[((8 + y) * 32 + 8 + xx) * 3..][..3];
+            let w = &want[5 * 192 + (y * 8 + xx) * 3..][..3];
+            assert_eq!(got, w, "sprite 5 pixel ({y}, {xx})");
+        }
+    }
+    // The 2 empty cells of the last row stay black; the sprites are not flat.
+    assert!(px[(16 * 32 + 16) * 3..(16 * 32 + 32) * 3]
+        .iter()
+        .all(|&v| v == 0));
+    let (lo, hi) = (px.iter().min().unwrap(), px.iter().max().unwrap());
+    assert!(hi - lo > 50, "pixel range {lo}..{hi}");
+    assert_eq!(a, sheet("5", "sprites_b.ppm"), "same seed, same sheet");
+    assert_ne!(
+        a,
+        sheet("6", "sprites_c.ppm"),
+        "another seed, another sheet"
+    );
+}
+
 /// Runs an example on model a and checks its files against the runtime, bit for bit. Runs
 /// without LD_LIBRARY_PATH: flowmap.pc's rpath lets the program find the installed library.
 fn check_example(exe: &Path, name: &str) {
@@ -674,6 +734,24 @@ fn make_install_pkg_config_and_examples() {
         .arg(&c_exe));
     check_example(&c_exe, "c-example");
 
+    // The sprite-sheet example on a small RGB U-Net (format 2).
+    let sprites = built().work.join("flowmap_sprites");
+    run(Command::new(cc())
+        .args([
+            "-std=c99",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+        ])
+        .arg(repo_root().join("examples/c/flowmap_sprites.c"))
+        .args(&cflags)
+        .args(&libs)
+        .arg("-o")
+        .arg(&sprites));
+    check_sprites(&sprites, "c");
+
     // ...and the C++ one.
     let cxx_exe = built().work.join("flowmap_sample_cpp");
     run(Command::new(cxx())
@@ -684,4 +762,13 @@ fn make_install_pkg_config_and_examples() {
         .arg("-o")
         .arg(&cxx_exe));
     check_example(&cxx_exe, "cpp-example");
+    let sprites_cpp = built().work.join("flowmap_sprites_cpp");
+    run(Command::new(cxx())
+        .args(["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror"])
+        .arg(repo_root().join("examples/cpp/flowmap_sprites.cpp"))
+        .args(&cflags)
+        .args(&libs)
+        .arg("-o")
+        .arg(&sprites_cpp));
+    check_sprites(&sprites_cpp, "cpp");
 }

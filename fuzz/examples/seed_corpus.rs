@@ -38,13 +38,17 @@ fn model(
             dataset: String::new(),
         },
     };
-    ModelBuilder::random_scaled(meta, seed, |spec| {
-        if spec.shape.len() == 2 {
-            0.5
-        } else {
-            0.1
-        }
-    })
+    ModelBuilder::random_scaled(
+        meta,
+        seed,
+        |spec| {
+            if spec.shape.len() == 2 {
+                0.5
+            } else {
+                0.1
+            }
+        },
+    )
     .dtype(dtype)
     .to_bytes()
 }
@@ -115,6 +119,36 @@ fn main() {
             ),
         ),
     ];
+    // Format 2: small U-Nets (grey with attention, RGBA at an odd size), F16 to stay small.
+    for (name, shape, mult, attention) in [
+        (
+            "unet_grey_4x4_f16",
+            [1usize, 4, 4],
+            &[1usize, 2][..],
+            &[2usize][..],
+        ),
+        ("unet_rgba_3x5_f16", [4, 3, 5], &[1, 1][..], &[][..]),
+    ] {
+        let mut meta = flowmap::write::example_unet_meta(shape, mult, attention);
+        if let Architecture::Unet {
+            channels,
+            groups,
+            time_embedding,
+            ..
+        } = &mut meta.architecture
+        {
+            *channels = 4;
+            *groups = 2;
+            *time_embedding = UnetTimeEmbedding::FourierMlp {
+                frequencies: vec![1.0],
+                dim: 4,
+            };
+        }
+        let bytes = flowmap::write::random_unet_builder(meta, 8)
+            .dtype(WeightDtype::F16)
+            .to_bytes();
+        files.push((name, bytes));
+    }
     // Near misses: each fails one late check, so mutations explore the deep paths.
     let good = files[1].1.clone();
     files.push(("truncated_half", good[..good.len() / 2].to_vec()));
@@ -127,6 +161,18 @@ fn main() {
     let mut v2 = good.clone();
     v2[at] = b'2';
     files.push(("format_version_2", v2));
+    // A U-Net whose groups do not divide its channels.
+    let unet = files
+        .iter()
+        .find(|(n, _)| *n == "unet_grey_4x4_f16")
+        .unwrap()
+        .1
+        .clone();
+    let pat = b"groups\\\":2";
+    let at = unet.windows(pat.len()).position(|w| w == pat).unwrap() + pat.len() - 1;
+    let mut bad_groups = unet.clone();
+    bad_groups[at] = b'3';
+    files.push(("unet_groups_3", bad_groups));
     for (name, bytes) in files {
         std::fs::write(format!("{dir}/{name}.safetensors"), bytes).unwrap();
     }

@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
             // An accepted file is self-consistent.
             assert!(m.dim() > 0);
             assert_eq!(m.dim(), m.data_shape().iter().product::<usize>());
-            assert_eq!(m.format_version(), flowmap::FORMAT_VERSION);
+            let v = m.format_version();
+            assert!(
+                (flowmap::FORMAT_VERSION..=flowmap::schema::LATEST_FORMAT_VERSION).contains(&v)
+            );
+            assert!(v >= m.meta().architecture.format_version());
         }
         Err(e) => {
             // Every error renders a message.

@@ -182,6 +182,87 @@ pub enum LoadError {
         /// Flat (row-major) index of the first bad element.
         index: usize,
     },
+    /// `architecture.kind` names a family this runtime does not know (it knows `mlp` and
+    /// `unet`).
+    UnknownArchitecture(String),
+    /// The file's `format_version` predates its architecture family (e.g. `unet` in a
+    /// format-1 file).
+    ArchitectureNeedsVersion {
+        /// The family.
+        kind: String,
+        /// The first format version that has it.
+        needs: u32,
+        /// The file's version.
+        found: u32,
+    },
+    /// The `unet` architecture is inconsistent or beyond the limits.
+    InvalidUnet(UnetError),
+}
+
+/// What is wrong with a `unet` architecture ([`LoadError::InvalidUnet`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum UnetError {
+    /// `data_shape` is not `[C, H, W]` with C in 1..=4, H and W in
+    /// 1..=[`MAX_UNET_RESOLUTION`](crate::schema::MAX_UNET_RESOLUTION) and C·H·W within
+    /// [`MAX_DIM`](crate::schema::MAX_DIM).
+    DataShape {
+        /// The declared shape.
+        data_shape: Vec<usize>,
+    },
+    /// `channel_mult` is empty or has more than
+    /// [`MAX_UNET_LEVELS`](crate::schema::MAX_UNET_LEVELS) levels.
+    Levels {
+        /// Its length.
+        count: usize,
+    },
+    /// A level has 0 channels or more than
+    /// [`MAX_UNET_CHANNELS`](crate::schema::MAX_UNET_CHANNELS).
+    Channels {
+        /// The level.
+        level: usize,
+        /// `c·channel_mult[level]` (saturated on overflow).
+        channels: usize,
+    },
+    /// `blocks` is 0 or more than [`MAX_UNET_BLOCKS`](crate::schema::MAX_UNET_BLOCKS).
+    Blocks {
+        /// The declared count.
+        blocks: usize,
+    },
+    /// An attention resolution is not the height of any level.
+    AttentionResolution {
+        /// The resolution.
+        resolution: usize,
+    },
+    /// `heads` is 0 or does not divide the channels where attention is used.
+    Heads {
+        /// The declared heads.
+        heads: usize,
+        /// The channel count it must divide (0 when heads is 0).
+        channels: usize,
+    },
+    /// `groups` is 0 or does not divide a normalised channel count.
+    Groups {
+        /// The declared groups.
+        groups: usize,
+        /// The channel count it must divide (0 when groups is 0).
+        channels: usize,
+    },
+    /// `norm_eps` is not finite and > 0.
+    NormEps(f32),
+    /// The time-embedding width is 0 or more than
+    /// [`MAX_UNET_EMBED`](crate::schema::MAX_UNET_EMBED).
+    EmbedDim {
+        /// The declared width.
+        dim: usize,
+    },
+    /// `pixel_range` is not two finite values with lo < hi.
+    PixelRange {
+        /// Data value of pixel 0.
+        lo: f32,
+        /// Data value of pixel 255.
+        hi: f32,
+    },
 }
 
 /// Why an evaluation call ([`Model::map`](crate::Model::map), [`Model::velocity`](crate::Model::velocity),
@@ -234,6 +315,9 @@ pub enum EvalError {
         /// The batch size requested.
         batch: usize,
     },
+    /// [`Model::to_pixels`](crate::Model::to_pixels): the data shape is not `[C, H, W]`
+    /// with C in 1..=4.
+    NotAnImage,
 }
 
 impl fmt::Display for LoadError {
@@ -326,6 +410,63 @@ impl fmt::Display for LoadError {
             NonFiniteWeight { tensor, index } => {
                 write!(f, "tensor `{tensor}` element {index} is NaN or infinite")
             }
+            UnknownArchitecture(kind) => write!(
+                f,
+                "architecture.kind `{kind}` is unknown (this runtime runs `mlp` and `unet`)"
+            ),
+            ArchitectureNeedsVersion { kind, needs, found } => write!(
+                f,
+                "architecture `{kind}` needs format_version {needs} or later, the file says {found}"
+            ),
+            InvalidUnet(e) => write!(f, "invalid unet architecture: {e}"),
+        }
+    }
+}
+
+impl fmt::Display for UnetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use UnetError::*;
+        match self {
+            DataShape { data_shape } => write!(
+                f,
+                "data_shape {data_shape:?} is not [C, H, W] with C in 1..=4, H and W in 1..={} and C·H·W <= {}",
+                crate::schema::MAX_UNET_RESOLUTION,
+                crate::schema::MAX_DIM
+            ),
+            Levels { count } => write!(
+                f,
+                "channel_mult has {count} levels; 1..={} are supported",
+                crate::schema::MAX_UNET_LEVELS
+            ),
+            Channels { level, channels } => write!(
+                f,
+                "level {level} has {channels} channels; 1..={} are supported",
+                crate::schema::MAX_UNET_CHANNELS
+            ),
+            Blocks { blocks } => write!(
+                f,
+                "blocks = {blocks}; 1..={} are supported",
+                crate::schema::MAX_UNET_BLOCKS
+            ),
+            AttentionResolution { resolution } => write!(
+                f,
+                "attention at resolution {resolution}, which no level has"
+            ),
+            Heads { heads, channels } => {
+                write!(f, "heads = {heads} must be >= 1 and divide {channels} channels")
+            }
+            Groups { groups, channels } => {
+                write!(f, "groups = {groups} must be >= 1 and divide {channels} channels")
+            }
+            NormEps(e) => write!(f, "norm_eps = {e} must be finite and > 0"),
+            EmbedDim { dim } => write!(
+                f,
+                "time_embedding.dim = {dim}; 1..={} are supported",
+                crate::schema::MAX_UNET_EMBED
+            ),
+            PixelRange { lo, hi } => {
+                write!(f, "pixel_range [{lo}, {hi}] must be finite with lo < hi")
+            }
         }
     }
 }
@@ -353,9 +494,14 @@ impl fmt::Display for EvalError {
                 write!(f, "output element {index} overflowed to NaN or infinity")
             }
             OutOfMemory { batch } => write!(f, "cannot allocate a workspace for batch {batch}"),
+            NotAnImage => write!(
+                f,
+                "the model's data shape is not an image [C, H, W] with C in 1..=4"
+            ),
         }
     }
 }
 
 impl core::error::Error for LoadError {}
 impl core::error::Error for EvalError {}
+impl core::error::Error for UnetError {}

@@ -45,8 +45,10 @@ pub mod error;
 mod kernels;
 mod load;
 mod model;
+mod pixels;
 pub mod rng;
 pub mod schema;
+mod unet;
 pub mod write;
 
 #[cfg(test)]
@@ -54,7 +56,7 @@ mod tests;
 
 #[cfg(feature = "ndarray")]
 pub use array::ArrayError;
-pub use error::{EvalError, LoadError};
+pub use error::{EvalError, LoadError, UnetError};
 pub use model::{Grid, Model, Workspace};
 /// The ndarray version the `ndarray` feature's methods take ([`Model::sample_array`], ...).
 #[cfg(feature = "ndarray")]

@@ -6,7 +6,8 @@ use core::fmt;
 use crate::error::EvalError;
 use crate::kernels::{self, Packed};
 use crate::rng::NormalRng;
-use crate::schema::{Activation, Architecture, ModelMeta, TimeEmbedding};
+use crate::schema::{Activation, Architecture, ModelMeta, TimeEmbedding, UnetPlan};
+use crate::unet::{Unet, UnetScratch};
 
 /// The time grid for [`Model::sample`]: sampling steps x ← X_{t_k, t_{k+1}}(x).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,6 +27,7 @@ struct Layer {
     packed: Packed,
     /// Bias, zero-padded to [`Packed::padded_n`].
     bias: Vec<f32>,
+    #[cfg_attr(not(test), allow(dead_code))]
     n_in: usize,
     n_out: usize,
 }
@@ -66,6 +68,11 @@ pub struct Model {
     sigma: f32,
     /// Widest activation row: max(dim, hidden widths).
     width: usize,
+    /// The network, for the `unet` family (the fields above from `activation` to `width`
+    /// describe the `mlp` family and are empty then).
+    unet: Option<Unet>,
+    /// Total number of weights and biases.
+    parameters: usize,
 }
 
 /// Scratch memory for evaluation. Create it with [`Model::workspace`] and reuse it: calls
@@ -83,12 +90,17 @@ pub struct Workspace {
     emb: Vec<f32>,
     /// Layer-0 bias with the embedding columns folded in.
     bias0: Vec<f32>,
+    /// The U-Net's buffers (empty for an MLP).
+    unet: UnetScratch,
 }
 
 impl fmt::Debug for Workspace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Workspace")
-            .field("floats", &(self.z.len() + self.a.len() + self.b.len()))
+            .field(
+                "floats",
+                &(self.z.len() + self.a.len() + self.b.len() + self.unet.floats()),
+            )
             .finish()
     }
 }
@@ -97,7 +109,7 @@ impl fmt::Debug for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Model")
             .field("dim", &self.dim)
-            .field("layers", &self.layers.len())
+            .field("family", &if self.unet.is_some() { "unet" } else { "mlp" })
             .field("parameters", &self.num_parameters())
             .field("meta", &self.meta)
             .finish()
@@ -123,6 +135,12 @@ impl Workspace {
     fn ensure(&mut self, model: &Model, batch: usize) -> Result<(), EvalError> {
         let oom = EvalError::OutOfMemory { batch };
         let zl = batch.checked_mul(model.dim).ok_or(oom.clone())?;
+        if let Some(unet) = &model.unet {
+            let r = grow(&mut self.z, zl)
+                .and_then(|_| grow(&mut self.a, zl))
+                .and_then(|_| unet.ensure(&mut self.unet));
+            return r.map_err(|_| oom);
+        }
         let al = batch.checked_mul(model.width).ok_or(oom.clone())?;
         let r = grow(&mut self.z, zl)
             .and_then(|_| grow(&mut self.a, al))
@@ -193,12 +211,36 @@ impl Model {
     /// [`Architecture::tensors`] (the loader checked every shape): packs the dense layers
     /// into the kernel layout.
     pub(crate) fn from_weights(meta: ModelMeta, weights: Vec<Vec<f32>>) -> Model {
-        let Architecture::Mlp {
-            hidden,
-            activation,
-            time_embedding,
-            ..
-        } = &meta.architecture;
+        let parameters = weights.iter().map(Vec::len).sum();
+        let (hidden, activation, time_embedding) = match &meta.architecture {
+            Architecture::Mlp {
+                hidden,
+                activation,
+                time_embedding,
+                ..
+            } => (hidden, activation, time_embedding),
+            Architecture::Unet { .. } => {
+                let plan = match UnetPlan::new(&meta.architecture) {
+                    Some(Ok(plan)) => plan,
+                    _ => unreachable!("the loader validated the architecture"),
+                };
+                return Model {
+                    dim: meta.architecture.dim(),
+                    activation: Activation::Silu,
+                    embed_features: 0,
+                    frequencies: Vec::new(),
+                    layers: Vec::new(),
+                    emb_weight: Vec::new(),
+                    mean: meta.normalization.mean.clone(),
+                    std: meta.normalization.std.clone(),
+                    sigma: meta.sigma,
+                    width: 0,
+                    unet: Some(Unet::new(plan, weights)),
+                    parameters,
+                    meta,
+                };
+            }
+        };
         let e = time_embedding.features();
         let shape = meta.architecture.mlp_layers();
         let mut layers = Vec::with_capacity(shape.len());
@@ -242,6 +284,8 @@ impl Model {
             std: meta.normalization.std.clone(),
             sigma: meta.sigma,
             width,
+            unet: None,
+            parameters,
             meta,
         }
     }
@@ -258,9 +302,7 @@ impl Model {
 
     /// Shape of one data point.
     pub fn data_shape(&self) -> &[usize] {
-        match &self.meta.architecture {
-            Architecture::Mlp { data_shape, .. } => data_shape,
-        }
+        self.meta.architecture.data_shape()
     }
 
     /// The file's format version (always a version this runtime supports).
@@ -269,16 +311,18 @@ impl Model {
     }
 
     fn raw_embedding(&self) -> bool {
-        match &self.meta.architecture {
-            Architecture::Mlp { time_embedding, .. } => {
-                matches!(time_embedding, TimeEmbedding::Raw)
+        matches!(
+            &self.meta.architecture,
+            Architecture::Mlp {
+                time_embedding: TimeEmbedding::Raw,
+                ..
             }
-        }
+        )
     }
 
     /// Total number of weights and biases.
     pub fn num_parameters(&self) -> usize {
-        self.layers.iter().map(|l| (l.n_in + 1) * l.n_out).sum()
+        self.parameters
     }
 
     /// A workspace sized for batches of up to `max_batch` rows of this model. If that much
@@ -339,6 +383,10 @@ impl Model {
     /// The network output MLP(embed(s,t), z/σ) (before the σ scaling) for the `batch` rows
     /// of `ws.z`; returns which buffer holds it (`false`: `ws.a`, `true`: `ws.b`).
     fn net(&self, ws: &mut Workspace, batch: usize, s: f32, t: f32) -> bool {
+        if let Some(unet) = &self.unet {
+            unet.forward(&mut ws.unet, batch, self.sigma, (s, t), &ws.z, &mut ws.a);
+            return false;
+        }
         let e = self.embed_features;
         let emb = &mut ws.emb[..e];
         embed(self.raw_embedding(), &self.frequencies, s, t, emb);
@@ -383,14 +431,33 @@ impl Model {
         }
     }
 
+    /// (mean, std) of data element `i` of a row: per dimension, per channel (format 2,
+    /// `[C, H, W]` row-major) or one value (format 2).
+    #[inline(always)]
+    fn norm_at(&self, i: usize) -> (f32, f32) {
+        let at = |v: &[f32]| match v.len() {
+            1 => v[0],
+            n if n == self.dim => v[i],
+            n => v[i / (self.dim / n)],
+        };
+        (at(&self.mean), at(&self.std))
+    }
+
     /// ws.z ← (x − mean) / std.
     fn normalize(&self, ws: &mut Workspace, x: &[f32]) {
         for (zr, xr) in ws.z[..x.len()]
             .chunks_exact_mut(self.dim)
             .zip(x.chunks_exact(self.dim))
         {
-            for (((z, x), m), s) in zr.iter_mut().zip(xr).zip(&self.mean).zip(&self.std) {
-                *z = (x - m) / s;
+            if self.mean.len() == self.dim && self.std.len() == self.dim {
+                for (((z, x), m), s) in zr.iter_mut().zip(xr).zip(&self.mean).zip(&self.std) {
+                    *z = (x - m) / s;
+                }
+            } else {
+                for (i, (z, x)) in zr.iter_mut().zip(xr).enumerate() {
+                    let (m, s) = self.norm_at(i);
+                    *z = (x - m) / s;
+                }
             }
         }
     }
@@ -398,8 +465,15 @@ impl Model {
     /// ws.z[..n] ← mean + std ⊙ ws.z[..n].
     fn denormalize(&self, ws: &mut Workspace, n: usize) {
         for zr in ws.z[..n].chunks_exact_mut(self.dim) {
-            for ((z, m), s) in zr.iter_mut().zip(&self.mean).zip(&self.std) {
-                *z = m + s * *z;
+            if self.mean.len() == self.dim && self.std.len() == self.dim {
+                for ((z, m), s) in zr.iter_mut().zip(&self.mean).zip(&self.std) {
+                    *z = m + s * *z;
+                }
+            } else {
+                for (i, z) in zr.iter_mut().enumerate() {
+                    let (m, s) = self.norm_at(i);
+                    *z = m + s * *z;
+                }
             }
         }
     }
@@ -472,7 +546,12 @@ impl Model {
             .chunks_exact_mut(self.dim)
             .zip(o.chunks_exact(self.dim))
         {
-            for ((z, o), sd) in zr.iter_mut().zip(or).zip(&self.std) {
+            for (i, (z, o)) in zr.iter_mut().zip(or).enumerate() {
+                let sd = if self.std.len() == self.dim {
+                    self.std[i]
+                } else {
+                    self.norm_at(i).1
+                };
                 let v = self.sigma * o;
                 *z = sd * v;
             }

@@ -143,7 +143,10 @@ fn reference_map(meta: &ModelMeta, w: &Weights, s: f32, t: f32, x: &[f32]) -> Ve
         activation,
         time_embedding,
         ..
-    } = &meta.architecture;
+    } = &meta.architecture
+    else {
+        unreachable!("an MLP reference")
+    };
     let dim = meta.architecture.dim();
     let sigma = meta.sigma as f64;
     let (s, t) = (s as f64, t as f64);

@@ -321,3 +321,77 @@ pub fn example_model_bytes() -> Vec<u8> {
     };
     ModelBuilder::random(meta, 2025).to_bytes()
 }
+
+/// The metadata of a small `unet` over `[C, H, W]` data (base channels 8, one block per
+/// level, 2 heads, 4 groups, 3 frequencies, embedding width 16, per-channel normalisation),
+/// for examples and tests.
+#[doc(hidden)]
+pub fn example_unet_meta(
+    data_shape: [usize; 3],
+    channel_mult: &[usize],
+    attention: &[usize],
+) -> ModelMeta {
+    use crate::schema::*;
+    let c = data_shape[0];
+    ModelMeta {
+        format_version: LATEST_FORMAT_VERSION,
+        architecture: Architecture::Unet {
+            data_shape: data_shape.to_vec(),
+            channels: 8,
+            channel_mult: channel_mult.to_vec(),
+            blocks: 1,
+            attention: attention.to_vec(),
+            heads: 2,
+            mid_attention: true,
+            groups: 4,
+            norm_eps: 1e-5,
+            time_embedding: UnetTimeEmbedding::FourierMlp {
+                frequencies: alloc::vec![0.5, 1.0, 2.0],
+                dim: 16,
+            },
+            pixel_range: Some([-1.0, 1.0]),
+        },
+        interpolant: Interpolant::Linear,
+        sigma: 1.0,
+        normalization: Normalization {
+            mean: alloc::vec![0.0; c],
+            std: alloc::vec![0.5; c],
+        },
+        provenance: Provenance {
+            method: "example".to_string(),
+            steps: 0,
+            seed: 0,
+            weights: "raw".to_string(),
+            trainer: "flowmap example_unet_meta".to_string(),
+            dataset: String::new(),
+        },
+    }
+}
+
+/// Random weights for any architecture, suited to a `unet`: GroupNorm scales 1 + 0.1·N(0, 1),
+/// other weights N(0, 1)/√fan_in, biases 0.1·N(0, 1), from [`NormalRng::new(seed)`]
+/// (crate::NormalRng). For examples and tests.
+#[doc(hidden)]
+pub fn random_unet_builder(meta: ModelMeta, seed: u64) -> ModelBuilder {
+    let mut rng = crate::NormalRng::new(seed);
+    ModelBuilder::new(meta, |spec| {
+        let n = spec.numel();
+        let norm_scale = spec.name.contains("norm") && spec.name.ends_with(".weight");
+        let fan_in = match spec.shape.as_slice() {
+            [out, ..] if spec.shape.len() >= 2 => n / (*out).max(1),
+            _ => 0,
+        };
+        (0..n)
+            .map(|_| {
+                let r = rng.next_f32();
+                if norm_scale {
+                    1.0 + 0.1 * r
+                } else if fan_in == 0 {
+                    0.1 * r
+                } else {
+                    r / libm::sqrtf(fan_in as f32)
+                }
+            })
+            .collect()
+    })
+}

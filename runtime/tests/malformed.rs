@@ -275,14 +275,14 @@ fn malformed_files_are_rejected_with_the_specific_error() {
         (
             "unsupported format version",
             edit_meta(|m| {
-                m["format_version"] = json!(2);
+                m["format_version"] = json!(3);
             }),
             Box::new(|e| {
                 matches!(
                     e,
                     E::UnsupportedFormatVersion {
-                        found: 2,
-                        supported: 1
+                        found: 3,
+                        supported: 2
                     }
                 )
             }),

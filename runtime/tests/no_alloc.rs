@@ -1,10 +1,9 @@
 //! Evaluation allocates nothing once the workspace is large enough: a counting global
 //! allocator sees zero allocations during map / velocity / sample / sample_seeded, for
-//! batch 1 and batched paths, raw and Fourier time embeddings.
+//! batch 1 and batched paths, raw and Fourier time embeddings, and a U-Net (format 2).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flowmap::schema::*;
 use flowmap::write::ModelBuilder;
@@ -12,22 +11,21 @@ use flowmap::{Grid, Model};
 
 struct Counting;
 
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
-    // Only allocations made by the measuring thread count (the test harness has others).
+    // Only allocations made by the measuring thread count (the test harness has others,
+    // and tests measure in parallel): a per-thread switch and a per-thread count.
     static TRACK: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
 }
 
 fn note() {
     if TRACK.with(|t| t.get()) {
-        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        ALLOCS.with(|a| a.set(a.get() + 1));
     }
 }
 
 // SAFETY: forwards every call unchanged to the system allocator; the bookkeeping touches
-// only an atomic counter and a const-initialised thread-local `Cell` (no allocation, no
-// destructor).
+// only const-initialised thread-local `Cell`s (no allocation, no destructor).
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note();
@@ -55,11 +53,11 @@ static GLOBAL: Counting = Counting;
 
 /// Allocations made by `f` on this thread.
 fn count<R>(f: impl FnOnce() -> R) -> (usize, R) {
-    let before = ALLOCS.load(Ordering::SeqCst);
+    let before = ALLOCS.with(|a| a.get());
     TRACK.with(|t| t.set(true));
     let r = f();
     TRACK.with(|t| t.set(false));
-    (ALLOCS.load(Ordering::SeqCst) - before, r)
+    (ALLOCS.with(|a| a.get()) - before, r)
 }
 
 fn model(time_embedding: TimeEmbedding) -> Model {
@@ -103,6 +101,13 @@ fn model(time_embedding: TimeEmbedding) -> Model {
     Model::from_bytes(&bytes).unwrap()
 }
 
+/// A U-Net over 1×28×28 (levels 28, 14, 7; attention at 7 and in the middle block).
+fn unet_model() -> Model {
+    let meta = flowmap::write::example_unet_meta([1, 28, 28], &[1, 2, 2], &[7]);
+    let bytes = flowmap::write::random_unet_builder(meta, 6).to_bytes();
+    Model::from_bytes(&bytes).unwrap()
+}
+
 #[test]
 fn evaluation_does_not_allocate() {
     for emb in [
@@ -111,16 +116,28 @@ fn evaluation_does_not_allocate() {
             frequencies: vec![0.5, 1.0, 2.0],
         },
     ] {
-        let m = model(emb);
+        no_allocation_per_call(&model(emb), &[1, 2, 5, 16, 37]);
+    }
+}
+
+#[test]
+fn unet_evaluation_does_not_allocate() {
+    no_allocation_per_call(&unet_model(), &[1, 2, 3]);
+}
+
+/// Every call whose batch fits the workspace (created for the largest of `batches`)
+/// allocates nothing; a larger batch grows it once.
+fn no_allocation_per_call(m: &Model, batches: &[usize]) {
+    {
         let dim = m.dim();
-        let max_batch = 37;
+        let max_batch = *batches.iter().max().unwrap();
         let mut ws = m.workspace(max_batch);
         let x: Vec<f32> = (0..max_batch * dim)
             .map(|i| (i as f32 * 0.37).sin())
             .collect();
         let mut out = vec![0.0f32; x.len()];
         let grid = [0.0f32, 0.25, 0.25, 1.0];
-        for batch in [1usize, 2, 5, 16, max_batch] {
+        for &batch in batches {
             let n = batch * dim;
             let (allocs, r) = count(|| {
                 m.map(&mut ws, 0.1, 0.9, &x[..n], &mut out[..n])?;
@@ -137,7 +154,7 @@ fn evaluation_does_not_allocate() {
             assert_eq!(allocs, 0, "batch {batch}: {allocs} allocations");
         }
         // A batch beyond capacity grows the workspace (allocates) once, then not again.
-        let big = vec![0.5f32; 100 * dim];
+        let big = vec![0.5f32; (max_batch + 3) * dim];
         let mut big_out = vec![0.0f32; big.len()];
         let (grow, r) = count(|| m.map(&mut ws, 0.0, 1.0, &big, &mut big_out));
         r.unwrap();

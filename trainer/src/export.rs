@@ -108,7 +108,13 @@ pub fn load_model_net(path: &std::path::Path, device: Device) -> anyhow::Result<
         activation,
         time_embedding,
         ..
-    } = &meta.architecture;
+    } = &meta.architecture
+    else {
+        anyhow::bail!(
+            "{}: the trainer loads only MLP models (this file holds a U-Net)",
+            path.display()
+        );
+    };
     if *time_embedding != TimeEmbedding::Raw {
         anyhow::bail!(
             "{}: the trainer supports only the raw time embedding",

@@ -189,7 +189,7 @@ static void test_version_and_names(void) {
              FLOWMAP_VERSION_PATCH);
     CHECK(strcmp(flowmap_version(), FLOWMAP_VERSION_STRING) == 0);
     CHECK(strncmp(FLOWMAP_VERSION_STRING, buf, strlen(buf)) == 0);
-    CHECK(flowmap_supported_format_version() >= 1);
+    CHECK(flowmap_supported_format_version() >= 2);
 
     CHECK(strcmp(flowmap_status_name(FLOWMAP_OK), "FLOWMAP_OK") == 0);
     CHECK(strcmp(flowmap_status_name(FLOWMAP_ERR_NULL_POINTER), "FLOWMAP_ERR_NULL_POINTER") == 0);
@@ -219,7 +219,9 @@ static void test_queries(const struct model_case *c, const flowmap_model *m) {
     char *buf;
 
     CHECK(flowmap_model_dim(m) == c->dim);
-    CHECK(flowmap_model_format_version(m) == flowmap_supported_format_version());
+    /* MLP files are format 1; the library reads 1 up to its newest version. */
+    CHECK(flowmap_model_format_version(m) == 1);
+    CHECK(flowmap_model_format_version(m) <= flowmap_supported_format_version());
 
     CHECK_OK(flowmap_model_data_shape(m, NULL, 0, &rank)); /* size query */
     CHECK(rank == c->rank);
@@ -235,6 +237,31 @@ static void test_queries(const struct model_case *c, const flowmap_model *m) {
                     FLOWMAP_ERR_BUFFER_TOO_SMALL);
         CHECK(rank == c->rank);
         CHECK(small[0] == 77 && small[1] == 77); /* untouched */
+    }
+
+    /* Pixels: b is a 1x2x3 image (no pixel_range: [0, 1] maps to 0..255); a is not an image. */
+    {
+        static const float data[12] = {-0.5f, 0.0f, 0.25f, 0.5f, 1.0f, 2.0f,
+                                       0.1f,  0.2f, 0.4f,  0.6f, 0.8f, 0.95f};
+        static const unsigned char want[12] = {0, 0, 64, 128, 255, 255, 26, 51, 102, 153, 204, 242};
+        unsigned char px[12];
+        float bad[6] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+        memset(px, 7, sizeof px);
+        if (c->rank == 3) {
+            CHECK_OK(flowmap_model_to_pixels(m, data, 2, px, 12));
+            CHECK(memcmp(px, want, 12) == 0);
+            memset(px, 7, sizeof px);
+            CHECK_ERROR(flowmap_model_to_pixels(m, data, 2, px, 11), FLOWMAP_ERR_BUFFER_TOO_SMALL);
+            bad[3] = NAN;
+            CHECK_ERROR(flowmap_model_to_pixels(m, bad, 1, px, 6), FLOWMAP_ERR_NON_FINITE);
+            CHECK(px[0] == 7 && px[5] == 7); /* untouched on error */
+        } else {
+            CHECK_ERROR(flowmap_model_to_pixels(m, data, 1, px, c->dim), FLOWMAP_ERR_INVALID_ARGUMENT);
+        }
+        CHECK_ERROR(flowmap_model_to_pixels(m, data, 0, px, 0), FLOWMAP_ERR_INVALID_ARGUMENT);
+        CHECK_ERROR(flowmap_model_to_pixels(NULL, data, 1, px, c->dim), FLOWMAP_ERR_NULL_POINTER);
+        CHECK_ERROR(flowmap_model_to_pixels(m, NULL, 1, px, c->dim), FLOWMAP_ERR_NULL_POINTER);
+        CHECK_ERROR(flowmap_model_to_pixels(m, data, 1, NULL, c->dim), FLOWMAP_ERR_NULL_POINTER);
     }
 
     CHECK_OK(flowmap_model_metadata_json(m, NULL, 0, &len));
@@ -675,9 +702,11 @@ static void test_malformed_corpus(void) {
                     flowmap_status_name(st), flowmap_status_name(expected), flowmap_last_error());
         }
         if (st == FLOWMAP_OK) {
-            float out[2 * 4];
+            float out[4 * 16]; /* batch 4 */
             flowmap_workspace *ws = NULL;
-            CHECK(m != sentinel && m != NULL && flowmap_model_dim(m) == 2);
+            /* The MLP variants have dim 2, the U-Net ones (1x4x4) dim 16. */
+            CHECK(m != sentinel && m != NULL &&
+                  (flowmap_model_dim(m) == 2 || flowmap_model_dim(m) == 16));
             CHECK_OK(flowmap_workspace_new(m, 4, &ws));
             st = flowmap_sample_seeded(m, ws, 2, SEED, 4, out);
             CHECK(st == FLOWMAP_OK || st == FLOWMAP_ERR_NON_FINITE_OUTPUT);

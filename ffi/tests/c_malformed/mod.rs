@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use flowmap::{LoadError, Model, NormalRng};
+use flowmap::{LoadError, Model, NormalRng, UnetError};
 use serde_json::{json, Value};
 
 // Status codes (include/flowmap.h).
@@ -28,8 +28,10 @@ fn status(r: &Result<Model, LoadError>) -> i32 {
     match r {
         Ok(_) => OK,
         Err(e) => match e {
-            UnsupportedFormatVersion { .. } => UNSUPPORTED_VERSION,
-            EmptyDataShape
+            UnsupportedFormatVersion { .. } | UnknownArchitecture(_) => UNSUPPORTED_VERSION,
+            ArchitectureNeedsVersion { .. }
+            | InvalidUnet(_)
+            | EmptyDataShape
             | ZeroDim { .. }
             | DimTooLarge { .. }
             | EmptyHidden
@@ -290,7 +292,7 @@ pub fn write(dir: &Path, good: &[u8], good_f16: &[u8]) -> usize {
     );
 
     // Format versions.
-    for v in [json!(0), json!(2), json!(999), json!(u64::MAX)] {
+    for v in [json!(0), json!(3), json!(999), json!(u64::MAX)] {
         add(
             "unsupported_version",
             &edit_meta(good, |m| m["format_version"] = v),
@@ -309,7 +311,7 @@ pub fn write(dir: &Path, good: &[u8], good_f16: &[u8]) -> usize {
     add(
         "architecture_unknown_kind",
         &edit_meta(good, |m| m["architecture"]["kind"] = json!("transformer")),
-        Some(malformed),
+        Some(|e| matches!(e, E::UnknownArchitecture(k) if k == "transformer")),
     );
     add(
         "architecture_unknown_activation",
@@ -388,6 +390,116 @@ pub fn write(dir: &Path, good: &[u8], good_f16: &[u8]) -> usize {
         }),
         Some(|e| matches!(e, E::MissingMetadata)),
     );
+
+    // Format 2: a small U-Net, valid, then hostile variants of its metadata and tensors.
+    let unet = {
+        let mut meta = flowmap::write::example_unet_meta([1, 4, 4], &[1, 2], &[2]);
+        if let flowmap::schema::Architecture::Unet {
+            channels, groups, ..
+        } = &mut meta.architecture
+        {
+            *channels = 4;
+            *groups = 2;
+        }
+        flowmap::write::random_unet_builder(meta, 3).to_bytes()
+    };
+    add("unet_valid", &unet, None);
+    type Edit = fn(&mut Value);
+    let unet_cases: [(&str, Edit, Check); 18] = [
+        (
+            "unet_rank2_shape",
+            |m| m["architecture"]["data_shape"] = json!([4, 4]),
+            |e| matches!(e, E::InvalidUnet(UnetError::DataShape { .. })),
+        ),
+        (
+            "unet_5_channels",
+            |m| m["architecture"]["data_shape"] = json!([5, 4, 4]),
+            |e| matches!(e, E::InvalidUnet(UnetError::DataShape { .. })),
+        ),
+        (
+            "unet_zero_width",
+            |m| m["architecture"]["data_shape"] = json!([1, 4, 0]),
+            |e| matches!(e, E::InvalidUnet(UnetError::DataShape { .. })),
+        ),
+        (
+            "unet_huge_resolution",
+            |m| m["architecture"]["data_shape"] = json!([1, 1u64 << 40, 1u64 << 40]),
+            |e| matches!(e, E::InvalidUnet(UnetError::DataShape { .. })),
+        ),
+        (
+            "unet_no_levels",
+            |m| m["architecture"]["channel_mult"] = json!([]),
+            |e| matches!(e, E::InvalidUnet(UnetError::Levels { .. })),
+        ),
+        (
+            "unet_many_levels",
+            |m| m["architecture"]["channel_mult"] = json!([1, 1, 1, 1, 1, 1, 1, 1, 1]),
+            |e| matches!(e, E::InvalidUnet(UnetError::Levels { .. })),
+        ),
+        (
+            "unet_absurd_channels",
+            |m| m["architecture"]["channels"] = json!(1u64 << 62),
+            |e| matches!(e, E::InvalidUnet(UnetError::Channels { .. })),
+        ),
+        (
+            "unet_zero_mult",
+            |m| m["architecture"]["channel_mult"] = json!([1, 0]),
+            |e| matches!(e, E::InvalidUnet(UnetError::Channels { .. })),
+        ),
+        (
+            "unet_zero_blocks",
+            |m| m["architecture"]["blocks"] = json!(0),
+            |e| matches!(e, E::InvalidUnet(UnetError::Blocks { .. })),
+        ),
+        (
+            "unet_attention_never_occurs",
+            |m| m["architecture"]["attention"] = json!([3]),
+            |e| matches!(e, E::InvalidUnet(UnetError::AttentionResolution { .. })),
+        ),
+        (
+            "unet_heads_do_not_divide",
+            |m| m["architecture"]["heads"] = json!(3),
+            |e| matches!(e, E::InvalidUnet(UnetError::Heads { .. })),
+        ),
+        (
+            "unet_groups_do_not_divide",
+            |m| m["architecture"]["groups"] = json!(3),
+            |e| matches!(e, E::InvalidUnet(UnetError::Groups { .. })),
+        ),
+        (
+            "unet_zero_groups",
+            |m| m["architecture"]["groups"] = json!(0),
+            |e| matches!(e, E::InvalidUnet(UnetError::Groups { .. })),
+        ),
+        (
+            "unet_bad_eps",
+            |m| m["architecture"]["norm_eps"] = json!(0.0),
+            |e| matches!(e, E::InvalidUnet(UnetError::NormEps(_))),
+        ),
+        (
+            "unet_zero_embedding",
+            |m| m["architecture"]["time_embedding"]["dim"] = json!(0),
+            |e| matches!(e, E::InvalidUnet(UnetError::EmbedDim { .. })),
+        ),
+        (
+            "unet_pixel_range_inverted",
+            |m| m["architecture"]["pixel_range"] = json!([1.0, 0.0]),
+            |e| matches!(e, E::InvalidUnet(UnetError::PixelRange { .. })),
+        ),
+        (
+            "unet_in_format_1",
+            |m| m["format_version"] = json!(1),
+            |e| matches!(e, E::ArchitectureNeedsVersion { .. }),
+        ),
+        (
+            "unet_more_channels_than_tensors",
+            |m| m["architecture"]["channels"] = json!(64),
+            |e| matches!(e, E::ShapeMismatch { .. }),
+        ),
+    ];
+    for (kind, f, check) in unet_cases {
+        add(kind, &edit_meta(&unet, f), Some(check));
+    }
 
     std::fs::write(out.join("manifest.txt"), &manifest).unwrap();
     count

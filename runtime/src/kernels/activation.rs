@@ -38,11 +38,12 @@ const GELU_C1: f32 = -2.0 * SQRT_2_OVER_PI;
 /// −2·√(2/π)·0.044715.
 const GELU_C3: f32 = -2.0 * SQRT_2_OVER_PI * 0.044_715;
 
-/// `e^y` for activations: branch-free and vectorisable (no table, no libm call), relative
+/// `e^y` for activations and the attention softmax: branch-free and vectorisable (no table, no libm call), relative
 /// error below 2·10⁻⁷ (≈ 2 ulp) on the whole clamped range (tested against f64).
 ///
-/// `y` is clamped to [−87, 88] so that the result stays a normal float (callers only form
-/// `1 + e^y`, where the clamp changes nothing of note: `x / (1 + e^88)` is below 10⁻³⁸·|x|);
+/// `y` is clamped to [−87, 88] so that the result stays a normal float. Callers form
+/// `1 + e^y`, where the clamp changes nothing of note (`x / (1 + e^88)` is below 10⁻³⁸·|x|),
+/// or softmax weights, where e^−87 in place of 0 is far below rounding;
 /// NaN propagates. Reduction `y = k·ln 2 + r`, |r| ≤ ½ ln 2, with ln 2 split in two
 /// (Cody–Waite: `k·LN2_HI` is exact), then the degree-7 Taylor polynomial of `e^r`
 /// (truncation error < 6·10⁻⁹), then the exponent `k` added to the bits.

@@ -1,7 +1,7 @@
 //! Numeric kernels: activations and the dense-layer kernel (and, next, convolution on it).
 //!
 //! A layer computes `dst[b, j] = act(bias[j] + Σ_p W[j, p] · src[b, p])` over weights
-//! repacked at load time into column panels of [`NR`] = 16 outputs ([`Packed`]). The code is
+//! repacked at load time into column panels of [`NR`](packed::NR) = 16 outputs ([`Packed`]). The code is
 //! layered as in a BLAS:
 //!
 //! - [`microkernel`]: the trait an instruction set implements — one panel row of

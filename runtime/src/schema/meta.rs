@@ -7,15 +7,21 @@ use serde::{Deserialize, Serialize};
 /// The `__metadata__` key whose value is the JSON-encoded [`ModelMeta`].
 pub const METADATA_KEY: &str = "flowmap";
 
-/// The model-format version this runtime writes and reads. A file with any other version is
-/// rejected: versions are bumped on every change a reader must know about.
+/// Format 1: the version written for `mlp` files (which every runtime since the first
+/// reads). Versions are bumped on every change a reader must know about.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Format 2: adds the `unet` architecture, compact normalisation (length 1, C or dim) and
+/// `pixel_range`. The newest version this runtime reads; it reads 1 and 2 and rejects any
+/// other with a typed error. A writer writes [`Architecture::format_version`].
+pub const LATEST_FORMAT_VERSION: u32 = 2;
 
 /// Everything a reader needs besides the weights to reproduce the trained map exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelMeta {
-    /// Model-format version; must equal [`FORMAT_VERSION`].
+    /// Model-format version: [`FORMAT_VERSION`] (1) or [`LATEST_FORMAT_VERSION`] (2), at
+    /// least [`Architecture::format_version`].
     pub format_version: u32,
     /// Network architecture (determines the expected tensors).
     pub architecture: Architecture,
@@ -45,6 +51,49 @@ pub enum Architecture {
         activation: Activation,
         /// How the two times enter the network.
         time_embedding: TimeEmbedding,
+    },
+    /// Format 2: a convolutional U-Net over data of shape `[C, H, W]` (see `docs/format.md`
+    /// §2 for the topology). Tensors: see [`Architecture::tensors`].
+    Unet {
+        /// `[C, H, W]`: C in 1..=4 (grey, grey + alpha, RGB, RGBA).
+        data_shape: Vec<usize>,
+        /// Base channel count c.
+        channels: usize,
+        /// Level l has `c·channel_mult[l]` channels at resolution (H_l, W_l), H_0 = H,
+        /// H_{l+1} = ceil(H_l / 2).
+        channel_mult: Vec<usize>,
+        /// Residual blocks per level, in the encoder and in the decoder.
+        blocks: usize,
+        /// Resolutions H_l at which self-attention follows each residual block.
+        attention: Vec<usize>,
+        /// Attention heads (divides the channels wherever attention is used).
+        heads: usize,
+        /// Attention in the middle block.
+        mid_attention: bool,
+        /// GroupNorm groups; divides every normalised channel count.
+        groups: usize,
+        /// GroupNorm ε.
+        norm_eps: f32,
+        /// How (s, t) enter the network.
+        time_embedding: UnetTimeEmbedding,
+        /// Optional: the data values that map to pixel 0 and pixel 255 (e.g. `[-1, 1]` or
+        /// `[0, 1]`), for converting samples to 8-bit images.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pixel_range: Option<[f32; 2]>,
+    },
+}
+
+/// How a U-Net embeds the times (s, t).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum UnetTimeEmbedding {
+    /// Fourier features `[sin(2π f_k s), cos(2π f_k s)]_k ++ [sin(2π f_k d), cos(2π f_k d)]_k`
+    /// (d = t − s; 4·F features), then `time.1(silu(time.0(·)))`: two dense layers to `dim`.
+    FourierMlp {
+        /// The frequencies f_k.
+        frequencies: Vec<f32>,
+        /// Width E of the embedding (both dense layers output E).
+        dim: usize,
     },
 }
 
@@ -90,9 +139,10 @@ pub enum Interpolant {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Normalization {
-    /// Per-dimension mean of the training data (length dim).
+    /// Mean of the training data: length dim (per dimension); in format 2 also length 1
+    /// (one value) or C (per channel of a `[C, H, W]` shape).
     pub mean: Vec<f32>,
-    /// Per-dimension standard deviation of the training data (length dim, all > 0).
+    /// Standard deviation of the training data, all > 0; lengths as for `mean`.
     pub std: Vec<f32>,
 }
 
@@ -119,7 +169,26 @@ impl Architecture {
     /// Number of data dimensions (product of the data shape).
     pub fn dim(&self) -> usize {
         match self {
-            Architecture::Mlp { data_shape, .. } => data_shape.iter().product(),
+            Architecture::Mlp { data_shape, .. } | Architecture::Unet { data_shape, .. } => {
+                data_shape.iter().product()
+            }
+        }
+    }
+
+    /// Shape of one data point.
+    pub fn data_shape(&self) -> &[usize] {
+        match self {
+            Architecture::Mlp { data_shape, .. } | Architecture::Unet { data_shape, .. } => {
+                data_shape
+            }
+        }
+    }
+
+    /// The format version a writer writes for this architecture (the first that has it).
+    pub fn format_version(&self) -> u32 {
+        match self {
+            Architecture::Mlp { .. } => FORMAT_VERSION,
+            Architecture::Unet { .. } => LATEST_FORMAT_VERSION,
         }
     }
 }

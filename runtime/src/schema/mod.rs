@@ -8,13 +8,20 @@
 
 mod limits;
 mod meta;
+mod spec;
 mod tensors;
+mod unet;
 mod validate;
 
-pub use limits::{MAX_DIM, MAX_FREQUENCIES, MAX_HIDDEN_LAYERS, MAX_WIDTH};
+pub use limits::{
+    MAX_DIM, MAX_FREQUENCIES, MAX_HIDDEN_LAYERS, MAX_UNET_BLOCKS, MAX_UNET_CHANNELS,
+    MAX_UNET_EMBED, MAX_UNET_LEVELS, MAX_UNET_RESOLUTION, MAX_WIDTH,
+};
 pub use meta::{
     Activation, Architecture, Interpolant, ModelMeta, Normalization, Provenance, TimeEmbedding,
-    FORMAT_VERSION, METADATA_KEY,
+    UnetTimeEmbedding, FORMAT_VERSION, LATEST_FORMAT_VERSION, METADATA_KEY,
 };
-pub use tensors::{mlp_bias_name, mlp_weight_name, TensorSpec};
+pub use spec::TensorSpec;
+pub use tensors::{mlp_bias_name, mlp_weight_name};
+pub use unet::{Attention, Conv, Level, ResBlock, Step, UnetPlan};
 pub(crate) use validate::check_tensor_set;

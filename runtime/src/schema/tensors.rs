@@ -10,26 +10,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::meta::Architecture;
-
-/// One tensor an architecture requires: its name in the file and its shape.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TensorSpec {
-    /// Name in the safetensors header, e.g. `layers.0.weight`.
-    pub name: String,
-    /// Shape (PyTorch layout: `[out, in]` for dense weights).
-    pub shape: Vec<usize>,
-}
-
-impl TensorSpec {
-    fn new(name: String, shape: Vec<usize>) -> TensorSpec {
-        TensorSpec { name, shape }
-    }
-
-    /// Number of elements (product of the shape).
-    pub fn numel(&self) -> usize {
-        self.shape.iter().product()
-    }
-}
+use super::spec::TensorSpec;
+use super::unet::UnetPlan;
 
 /// Name of dense layer `i`'s weight in an `mlp` file.
 pub fn mlp_weight_name(i: usize) -> String {
@@ -63,13 +45,15 @@ impl Architecture {
                 shape.push((n_in, self.dim()));
                 shape
             }
+            Architecture::Unet { .. } => Vec::new(),
         }
     }
 
     /// Every tensor a file of this architecture holds, in the writer's order, with its
     /// shape: exactly these, no others (see `docs/format.md` §2).
     ///
-    /// Meaningful for metadata that passed [`ModelMeta::validate`](super::ModelMeta::validate).
+    /// Meaningful for metadata that passed [`ModelMeta::validate`](super::ModelMeta::validate)
+    /// (empty for an invalid `unet`). For `unet` it is [`UnetPlan::tensors`].
     pub fn tensors(&self) -> Vec<TensorSpec> {
         match self {
             Architecture::Mlp { .. } => self
@@ -83,6 +67,10 @@ impl Architecture {
                     ]
                 })
                 .collect(),
+            Architecture::Unet { .. } => match UnetPlan::new(self) {
+                Some(Ok(plan)) => plan.tensors(),
+                _ => Vec::new(),
+            },
         }
     }
 }

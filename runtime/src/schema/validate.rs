@@ -7,9 +7,10 @@ use alloc::collections::BTreeSet;
 use alloc::string::{String, ToString};
 
 use super::limits::{MAX_DIM, MAX_FREQUENCIES, MAX_HIDDEN_LAYERS, MAX_WIDTH};
-use super::meta::{Architecture, ModelMeta, TimeEmbedding, FORMAT_VERSION};
-use super::tensors::TensorSpec;
-use crate::error::LoadError;
+use super::meta::{Architecture, ModelMeta, TimeEmbedding, FORMAT_VERSION, LATEST_FORMAT_VERSION};
+use super::spec::TensorSpec;
+use super::unet::UnetPlan;
+use crate::error::{LoadError, UnetError};
 
 impl ModelMeta {
     /// Parses the `flowmap` metadata JSON, checking the version before the schema (so a file
@@ -24,10 +25,33 @@ impl ModelMeta {
         let version = version.as_u64().ok_or_else(|| {
             LoadError::MetadataJson("`format_version` is not a non-negative integer".to_string())
         })?;
-        if version != u64::from(FORMAT_VERSION) {
+        if !(u64::from(FORMAT_VERSION)..=u64::from(LATEST_FORMAT_VERSION)).contains(&version) {
             return Err(LoadError::UnsupportedFormatVersion {
                 found: version,
-                supported: FORMAT_VERSION,
+                supported: LATEST_FORMAT_VERSION,
+            });
+        }
+        // The family next, also before the schema: an unknown one is its own error, not a
+        // schema error, and a family newer than the file's version is refused.
+        let kind = value
+            .get("architecture")
+            .and_then(|a| a.get("kind"))
+            .and_then(|k| k.as_str());
+        let needs = match kind {
+            Some("mlp") => FORMAT_VERSION,
+            Some("unet") => LATEST_FORMAT_VERSION,
+            Some(other) => return Err(LoadError::UnknownArchitecture(other.to_string())),
+            None => {
+                return Err(LoadError::MetadataJson(
+                    "missing string field `architecture.kind`".to_string(),
+                ))
+            }
+        };
+        if version < u64::from(needs) {
+            return Err(LoadError::ArchitectureNeedsVersion {
+                kind: kind.unwrap_or_default().to_string(),
+                needs,
+                found: version as u32,
             });
         }
         serde_json::from_value(value).map_err(|e| LoadError::MetadataJson(e.to_string()))
@@ -37,12 +61,15 @@ impl ModelMeta {
     /// architecture, σ, the normalisation. After this, [`Architecture::tensors`] and every
     /// size derived from the metadata are bounded (no overflow, nothing absurd).
     pub fn validate(&self) -> Result<(), LoadError> {
-        let Architecture::Mlp {
-            data_shape,
-            hidden,
-            time_embedding,
-            ..
-        } = &self.architecture;
+        let (data_shape, hidden, time_embedding) = match &self.architecture {
+            Architecture::Mlp {
+                data_shape,
+                hidden,
+                time_embedding,
+                ..
+            } => (data_shape, hidden, time_embedding),
+            Architecture::Unet { pixel_range, .. } => return self.validate_unet(*pixel_range),
+        };
         let dim = check_data_shape(data_shape)?;
         if hidden.is_empty() {
             return Err(LoadError::EmptyHidden);
@@ -65,14 +92,36 @@ impl ModelMeta {
         if !(self.sigma.is_finite() && self.sigma > 0.0) {
             return Err(LoadError::InvalidSigma(self.sigma));
         }
-        self.check_normalization(dim)
+        self.check_normalization(dim, dim)
     }
 
-    /// `mean` and `std` have length `dim`; `mean` finite, `std` finite and > 0.
-    fn check_normalization(&self, dim: usize) -> Result<(), LoadError> {
+    /// The `unet` rules: the plan's (every topology rule), the pixel range, σ and the
+    /// normalisation.
+    fn validate_unet(&self, pixel_range: Option<[f32; 2]>) -> Result<(), LoadError> {
+        let plan = match UnetPlan::new(&self.architecture) {
+            Some(plan) => plan?,
+            None => unreachable!("a unet architecture has a plan"),
+        };
+        if let Some([lo, hi]) = pixel_range {
+            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                return Err(LoadError::InvalidUnet(UnetError::PixelRange { lo, hi }));
+            }
+        }
+        if !(self.sigma.is_finite() && self.sigma > 0.0) {
+            return Err(LoadError::InvalidSigma(self.sigma));
+        }
+        let (h, w) = plan.size;
+        self.check_normalization(plan.in_channels * h * w, plan.in_channels)
+    }
+
+    /// `mean` and `std` have length `dim` (format 2 also: 1, or `channels` per channel);
+    /// `mean` finite, `std` finite and > 0.
+    fn check_normalization(&self, dim: usize, channels: usize) -> Result<(), LoadError> {
         let norm = &self.normalization;
+        let compact = self.format_version >= LATEST_FORMAT_VERSION;
         for (field, v) in [("mean", &norm.mean), ("std", &norm.std)] {
-            if v.len() != dim {
+            let ok = v.len() == dim || (compact && (v.len() == 1 || v.len() == channels));
+            if !ok {
                 return Err(LoadError::NormalizationLength {
                     field,
                     expected: dim,
