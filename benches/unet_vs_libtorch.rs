@@ -9,7 +9,7 @@
 //! and attention, 2 flop each) and the fraction of the measured single-core FMA peak.
 //!
 //! ```sh
-//! OMP_NUM_THREADS=1 cargo bench -p flowmap-suite --bench unet_vs_libtorch -- --summary-only
+//! OMP_NUM_THREADS=1 cargo bench -p flowmap-benches --bench unet_vs_libtorch -- --summary-only
 //! ```
 
 mod common;

@@ -156,9 +156,10 @@ pub struct TrainArgs {
     /// Frozen flow-matching teacher model (teacher distillation instead of self-distillation).
     #[arg(long)]
     pub teacher: Option<PathBuf>,
-    /// Samples for the final quality table (0 skips it).
-    #[arg(long, default_value_t = 10_000)]
-    pub eval_samples: usize,
+    /// Samples for the final quality table (0 skips it). [default: 10000; 0 with --arch unet,
+    /// whose table is `flowmap eval` on the exported model]
+    #[arg(long)]
+    pub eval_samples: Option<usize>,
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -317,7 +318,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
+fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
     let paths = RunPaths::prepare(&args.out)?;
     let resuming = args.resume && paths.checkpoint().exists();
     if args.resume && !resuming {
@@ -358,7 +359,10 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
             info.config.data_points,
             info.config.seed,
         )?;
-        data::check_size(&ds, &info.config.data, args.eval_samples > 0)?;
+        let eval_samples = *args
+            .eval_samples
+            .get_or_insert(default_eval_samples(&info.config));
+        data::check_size(&ds, &info.config.data, eval_samples > 0)?;
         if ds.dim() != info.mean.len() {
             bail!(
                 "--resume: the data has {} dimensions but the checkpoint was trained on {}",
@@ -381,7 +385,8 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
             cfg.data_points,
             cfg.seed,
         )?;
-        data::check_size(&ds, &cfg.data, args.eval_samples > 0)?;
+        let eval_samples = *args.eval_samples.get_or_insert(default_eval_samples(&cfg));
+        data::check_size(&ds, &cfg.data, eval_samples > 0)?;
         let teacher_stats = match &cfg.teacher {
             Some(t) => {
                 let m = flowmap::Model::from_file(t)
@@ -511,21 +516,6 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
         return Ok(3);
     }
     let choice = info.config.export_weights;
-    if state.net.as_mlp().is_none() {
-        eprintln!(
-            "not exported: U-Net model files are format v2, which the runtime reads once its \
-             U-Net support (issue 11) lands; the run is kept in {}",
-            paths.checkpoint().display()
-        );
-        let loss_png = paths.dir.join("loss.png");
-        plots::plot_log(&paths.log(), &loss_png)?;
-        eprintln!("wrote {}", loss_png.display());
-        return Ok(if outcome == Outcome::Interrupted {
-            130
-        } else {
-            0
-        });
-    }
     let bytes = export_state(&state, &info, choice, flowmap::write::WeightDtype::F32)?;
     checkpoint::write_atomically(&paths.model(), &bytes)?;
     eprintln!(
@@ -540,20 +530,21 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
         );
         return Ok(130);
     }
-    if args.eval_samples > 0 {
+    let eval_samples = args.eval_samples.unwrap_or(0);
+    if eval_samples > 0 {
         let (reference, second) = quality::reference_sets(
             &info.config.data,
             info.config.data_key.as_deref(),
-            args.eval_samples,
+            eval_samples,
         )?;
         let model = flowmap::Model::from_bytes(&bytes)?;
-        let drawn = quality::draw_steps(&model, &[1, 2, 4], args.eval_samples, 7)?;
+        let drawn = quality::draw_steps(&model, &[1, 2, 4], eval_samples, 7)?;
         let rows = quality::step_table(&model, &drawn, &reference, &second, 7);
         println!(
             "\nQuality of {} ({} weights, {} samples vs a fresh reference):",
             paths.model().display(),
             choice.name(),
-            args.eval_samples
+            eval_samples
         );
         print!("{}", render(&rows));
         let samples_png = paths.dir.join("samples.png");
@@ -567,6 +558,15 @@ fn cmd_train(args: TrainArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Samples of the final quality table when `--eval-samples` is not given: 10 000, or none for
+/// a U-Net (its table through the runtime takes long; `flowmap eval` runs it on demand).
+fn default_eval_samples(cfg: &TrainConfig) -> usize {
+    match cfg.arch {
+        Arch::Mlp => 10_000,
+        Arch::Unet => 0,
+    }
+}
+
 /// Model-file bytes for the chosen weights of a training state.
 pub fn export_state(
     state: &TrainState,
@@ -574,9 +574,9 @@ pub fn export_state(
     choice: WeightsChoice,
     dtype: flowmap::write::WeightDtype,
 ) -> anyhow::Result<Vec<u8>> {
-    let net = export::select_weights(state, choice)?;
-    let meta = export::model_meta(info, net.hidden(), choice);
-    export::to_model_bytes(&net, &meta, dtype)
+    let named = export::select_weights(state, choice);
+    let meta = export::model_meta(info, export::architecture(state, info), choice);
+    export::to_model_bytes(&named, &meta, dtype)
 }
 
 fn parse_dtype(s: &str) -> anyhow::Result<flowmap::write::WeightDtype> {

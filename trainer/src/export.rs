@@ -3,50 +3,58 @@
 
 use crate::checkpoint::{RunInfo, TrainState};
 use crate::net::Mlp;
-use flowmap::schema::{
-    Architecture, ModelMeta, Normalization, Provenance, TimeEmbedding, FORMAT_VERSION,
-};
+use crate::network::Network;
+use crate::unet::LOSS_WEIGHT_PREFIX;
+use flowmap::schema::{Architecture, ModelMeta, Normalization, Provenance, TimeEmbedding};
 use tch::{Device, Kind, Tensor};
 
 pub use crate::config::WeightsChoice;
 
-/// A detached network with the chosen weights.
-pub fn select_weights(state: &TrainState, choice: WeightsChoice) -> anyhow::Result<Mlp> {
-    let Some(mlp) = state.net.as_mlp() else {
-        anyhow::bail!(
-            "U-Net runs cannot be exported yet: their model files are format v2, which the \
-             runtime reads once its U-Net support (issue 11) lands; the checkpoint keeps the run"
-        );
-    };
-    let named = state.net.named_parameters();
-    let flat: Vec<Tensor> = named
-        .iter()
+/// The chosen weights of the exported network, detached, by model-file name (a U-Net's
+/// training-only loss-weight head is not part of the file).
+pub fn select_weights(state: &TrainState, choice: WeightsChoice) -> Vec<(String, Tensor)> {
+    state
+        .net
+        .named_parameters()
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with(LOSS_WEIGHT_PREFIX))
         .map(|(name, raw)| {
             let chosen = match choice {
-                WeightsChoice::Raw => Some(*raw),
-                WeightsChoice::Ema999 => state.ema_copy(0.999, name),
-                WeightsChoice::Ema9999 => state.ema_copy(0.9999, name),
+                WeightsChoice::Raw => Some(raw),
+                WeightsChoice::Ema999 => state.ema_copy(0.999, &name),
+                WeightsChoice::Ema9999 => state.ema_copy(0.9999, &name),
             };
-            chosen
+            let t = chosen
                 .unwrap_or_else(|| panic!("no {} copy of {name}", choice.name()))
                 .detach()
-                .copy()
+                .copy();
+            (name, t)
         })
-        .collect();
-    let (w, b) = crate::checkpoint::split_layers(flat);
-    Ok(Mlp::from_tensors(w, b, mlp.sigma, mlp.activation))
+        .collect()
 }
 
-/// The model-file metadata for a run.
-pub fn model_meta(info: &RunInfo, hidden: Vec<usize>, choice: WeightsChoice) -> ModelMeta {
-    ModelMeta {
-        format_version: FORMAT_VERSION,
-        architecture: Architecture::Mlp {
+/// The architecture a run's network is exported as.
+pub fn architecture(state: &TrainState, info: &RunInfo) -> Architecture {
+    match &state.net {
+        Network::Mlp(m) => Architecture::Mlp {
             data_shape: info.data_shape.clone(),
-            hidden,
+            hidden: m.hidden(),
             activation: info.config.activation,
             time_embedding: TimeEmbedding::Raw,
         },
+        Network::UNet(u) => {
+            // Data values of pixels 0 and 255: the normalisation maps [−1, 1] onto them.
+            let (m, s) = (info.mean[0], info.std[0]);
+            u.architecture(Some([m - s, m + s]))
+        }
+    }
+}
+
+/// The model-file metadata for a run.
+pub fn model_meta(info: &RunInfo, architecture: Architecture, choice: WeightsChoice) -> ModelMeta {
+    ModelMeta {
+        format_version: architecture.format_version(),
+        architecture,
         interpolant: info.config.interpolant,
         sigma: info.sigma as f32,
         normalization: Normalization {
@@ -67,31 +75,49 @@ pub fn model_meta(info: &RunInfo, hidden: Vec<usize>, choice: WeightsChoice) -> 
     }
 }
 
-/// Serialises `net` with `meta` into model-file bytes.
+/// Serialises named tensors with `meta` into model-file bytes, in the order and with the names
+/// and shapes the runtime's schema derives from `meta` (a mismatch is an error, not a file the
+/// runtime would refuse).
 pub fn to_model_bytes(
-    net: &Mlp,
+    named: &[(String, Tensor)],
     meta: &ModelMeta,
     dtype: flowmap::write::WeightDtype,
 ) -> anyhow::Result<Vec<u8>> {
-    let names = net.parameter_names();
-    let data: Vec<(Vec<usize>, Vec<f32>)> = net
-        .parameters()
-        .iter()
-        .map(|p| {
-            let shape = p.size().iter().map(|&d| d as usize).collect();
-            let flat = p
-                .detach()
-                .to_device(Device::Cpu)
-                .to_kind(Kind::Float)
-                .contiguous()
-                .view([-1]);
-            (shape, Vec::<f32>::try_from(&flat).expect("f32 tensor"))
-        })
-        .collect();
-    let tensors: Vec<(&str, Vec<usize>, &[f32])> = names
+    let by_name: std::collections::BTreeMap<&str, &Tensor> =
+        named.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let specs = meta.architecture.tensors();
+    if specs.len() != named.len() {
+        anyhow::bail!(
+            "the network has {} tensors but its architecture {}",
+            named.len(),
+            specs.len()
+        );
+    }
+    let mut data = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        let t = by_name
+            .get(spec.name.as_str())
+            .ok_or_else(|| anyhow::anyhow!("the network has no tensor {}", spec.name))?;
+        let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+        if shape != spec.shape {
+            anyhow::bail!(
+                "{} has shape {shape:?}, the format says {:?}",
+                spec.name,
+                spec.shape
+            );
+        }
+        let flat = t
+            .detach()
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous()
+            .view([-1]);
+        data.push(Vec::<f32>::try_from(&flat)?);
+    }
+    let tensors: Vec<(&str, Vec<usize>, &[f32])> = specs
         .iter()
         .zip(&data)
-        .map(|(n, (s, d))| (n.as_str(), s.clone(), d.as_slice()))
+        .map(|(spec, d)| (spec.name.as_str(), spec.shape.clone(), d.as_slice()))
         .collect();
     Ok(flowmap::write::to_safetensors_bytes_as(
         meta, &tensors, dtype,

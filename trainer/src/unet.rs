@@ -8,6 +8,7 @@
 //! positional bookkeeping. Exact tangents (∂_t, ∂_s, the spatial JVP that LSD and ESD need)
 //! come from libtorch's forward-mode AD ([`crate::forward_ad`]), differentiable in θ.
 
+use flowmap::schema::{Architecture, UnetTimeEmbedding};
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
 
@@ -280,6 +281,27 @@ impl UNetConfig {
         .collect()
     }
 
+    /// The model file's `architecture` for these settings (format 2, `unet`), with the data
+    /// values of pixels 0 and 255 when the data are pixels.
+    pub fn architecture(&self, pixel_range: Option<[f32; 2]>) -> Architecture {
+        Architecture::Unet {
+            data_shape: self.data_shape.to_vec(),
+            channels: self.channels,
+            channel_mult: self.channel_mult.clone(),
+            blocks: self.blocks,
+            attention: self.attention.clone(),
+            heads: self.heads,
+            mid_attention: self.mid_attention,
+            groups: self.groups,
+            norm_eps: self.norm_eps as f32,
+            time_embedding: UnetTimeEmbedding::FourierMlp {
+                frequencies: self.frequencies.iter().map(|&f| f as f32).collect(),
+                dim: self.emb_dim,
+            },
+            pixel_range,
+        }
+    }
+
     /// Rejects settings the network cannot be built with, saying what to change.
     pub fn validate(&self) -> Result<(), String> {
         let [c, h, w] = self.data_shape;
@@ -385,6 +407,11 @@ pub const LOSS_WEIGHT_PREFIX: &str = "loss_weight.";
 const LOSS_WEIGHT_HIDDEN: usize = 64;
 
 impl UNet {
+    /// The model file's architecture (see [`UNetConfig::architecture`]).
+    pub fn architecture(&self, pixel_range: Option<[f32; 2]>) -> Architecture {
+        self.config.architecture(pixel_range)
+    }
+
     /// A freshly initialised network: LeCun-normal weights, zero biases, GroupNorm scale 1 and
     /// shift 0, and a zero output convolution (X = x at the start). Uses torch's global
     /// generator, so seed it first.
@@ -430,7 +457,8 @@ impl UNet {
             .view([-1])
     }
 
-    /// [sin 2πf s, cos 2πf s, sin 2πf (t − s), cos 2πf (t − s)], [B, 4F].
+    /// [sin 2πf_k s, cos 2πf_k s]_k ++ [sin 2πf_k d, cos 2πf_k d]_k with d = t − s (pairs per
+    /// frequency, as the format orders them), [B, 4F].
     fn time_features(&self, s: &Tensor, t: &Tensor) -> Tensor {
         let f = Tensor::from_slice(&self.config.frequencies)
             .to_kind(s.kind())
@@ -438,7 +466,8 @@ impl UNet {
             .unsqueeze(0)
             * (2.0 * std::f64::consts::PI);
         let (ps, pd) = (s * &f, (t - s) * &f);
-        Tensor::cat(&[ps.sin(), ps.cos(), pd.sin(), pd.cos()], 1)
+        let pairs = |a: &Tensor| Tensor::stack(&[a.sin(), a.cos()], 2).flatten(1, 2);
+        Tensor::cat(&[pairs(&ps), pairs(&pd)], 1)
     }
 
     fn p(&self, name: &str) -> &Tensor {
@@ -799,5 +828,26 @@ mod tests {
         // The primal of the JVP is the plain forward pass.
         let (primal, _) = net.velocity_jvp(&s, &t, &x, (None, Some(&one), None));
         assert!(primal.allclose(&v(&s, &t, &x), 1e-12, 1e-12, false));
+    }
+
+    /// The runtime's schema derives the same tensor names and shapes from the exported
+    /// architecture as the network has, for every preset (one contract, checked both ways).
+    #[test]
+    fn the_runtime_schema_derives_the_same_tensors() {
+        for (p, shape) in [
+            (Preset::Tiny, [1, 8, 8]),
+            (Preset::Tiny, [3, 7, 5]),
+            (Preset::Cpu, [1, 28, 28]),
+            (Preset::Gpu, [3, 32, 32]),
+        ] {
+            let cfg = p.config(shape);
+            let schema: BTreeMap<String, Vec<i64>> = cfg
+                .architecture(None)
+                .tensors()
+                .into_iter()
+                .map(|s| (s.name, s.shape.iter().map(|&d| d as i64).collect()))
+                .collect();
+            assert_eq!(schema, cfg.tensor_shapes(), "{p:?} on {shape:?}");
+        }
     }
 }

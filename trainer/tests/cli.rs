@@ -430,8 +430,8 @@ fn idx_images_train_export_and_plot() {
 }
 
 /// `--arch unet` trains a U-Net on images with every method's objective (LSD here: exact
-/// tangents by forward-mode AD), prints its size and cost, checkpoints and resumes; 2-D data is
-/// refused before training.
+/// tangents by forward-mode AD), prints its size and cost, exports a format-2 model the runtime
+/// reads, checkpoints and resumes; 2-D data is refused before training.
 #[test]
 fn unet_trains_on_images_resumes_and_refuses_points() {
     let d = tempdir("unet");
@@ -474,8 +474,18 @@ fn unet_trains_on_images_resumes_and_refuses_points() {
             msg.contains("parameters") && msg.contains("MFLOP per image"),
             "{msg}"
         );
-        assert!(msg.contains("not exported"), "{msg}");
         assert!(out.join("checkpoint.safetensors").exists());
+        // Exported as format 2 and read by the runtime: same shape, the pixel mapping declared.
+        let model = flowmap::Model::from_file(out.join("model.safetensors")).unwrap();
+        assert_eq!(
+            (model.format_version(), model.data_shape()),
+            (2, &[1usize, 8, 8][..])
+        );
+        let flowmap::schema::Architecture::Unet { pixel_range, .. } = &model.meta().architecture
+        else {
+            panic!("not a U-Net")
+        };
+        assert_eq!(*pixel_range, Some([-1.0, 1.0]));
     }
     // Resume the last run (PSD-M) to 5 steps from its checkpoint.
     let o = run(&[
