@@ -8,6 +8,17 @@ use flowmap_eval::datasets::{write_csv, write_npy, Dataset, Toy};
 use flowmap_eval::quality::{self, EvalSpec};
 use std::path::Path;
 
+/// Writes `text` to stdout. A reader that went away (`flowmap inspect m | head`) ends the
+/// output quietly instead of panicking as `println!` would.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 /// Loads a model file, naming it in the error.
 pub fn load_model(path: &Path) -> anyhow::Result<flowmap::Model> {
     flowmap::Model::from_file(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
@@ -59,9 +70,12 @@ pub fn cmd_eval(a: EvalArgs) -> anyhow::Result<()> {
             other => anyhow::Error::new(other),
         })?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&eval.report)?);
+        emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&eval.report)?
+        ))?;
     } else {
-        print!("{}", render_report(&eval.report));
+        emit(&render_report(&eval.report))?;
     }
     if let Some(path) = &a.plot {
         if eval.plot(path, &model)? {
@@ -79,30 +93,33 @@ pub fn cmd_eval(a: EvalArgs) -> anyhow::Result<()> {
 /// `inspect`: metadata and tensors of a model file.
 pub fn cmd_inspect(a: InspectArgs) -> anyhow::Result<()> {
     let model = load_model(&a.model)?;
-    println!("{}", a.model.display());
-    println!(
-        "format version {}; dim {}; data shape {:?}",
+    let mut text = format!(
+        "{}\nformat version {}; dim {}; data shape {:?}\n{}\n",
+        a.model.display(),
         model.format_version(),
         model.dim(),
-        model.data_shape()
+        model.data_shape(),
+        serde_json::to_string_pretty(model.meta())?
     );
-    println!("{}", serde_json::to_string_pretty(model.meta())?);
     let bytes = std::fs::read(&a.model)?;
     let st = safetensors::SafeTensors::deserialize(&bytes)?;
     let mut names = st.names();
     names.sort();
     for n in names {
         let t = st.tensor(n)?;
-        println!("  {n:<20} {:?} {:?}", t.dtype(), t.shape());
+        text += &format!("  {n:<20} {:?} {:?}\n", t.dtype(), t.shape());
     }
-    Ok(())
+    emit(&text)
 }
 
 /// `datasets`: the built-in data sets and the file formats.
-pub fn cmd_datasets() {
-    println!("Built-in datasets (use with --data NAME):");
+pub fn cmd_datasets() -> anyhow::Result<()> {
+    let mut text = String::from("Built-in datasets (use with --data NAME):\n");
     for t in Toy::all() {
-        println!("  {:<16} {}", t.name(), t.description());
+        text += &format!("  {:<16} {}\n", t.name(), t.description());
     }
-    println!("\nFiles: .npy (C order, f32/f64/i32/i64), .csv (numeric, optional header), .safetensors (--data-key)");
+    text += "\nFiles: .npy (C order, f32/f64/i32/i64), .csv (numeric, optional header), \
+             .safetensors (--data-key); images: IDX (-ubyte, .idx, optionally .gz), a folder of \
+             PNG files, or a [N, C, H, W] .npy/.safetensors\n";
+    emit(&text)
 }

@@ -36,10 +36,7 @@ fn main() {
         Command::Sample(a) => flowmap_cli::cmd_sample(a),
         Command::Eval(a) => flowmap_cli::cmd_eval(a),
         Command::Inspect(a) => flowmap_cli::cmd_inspect(a),
-        Command::Datasets => {
-            flowmap_cli::cmd_datasets();
-            Ok(())
-        }
+        Command::Datasets => flowmap_cli::cmd_datasets(),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

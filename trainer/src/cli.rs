@@ -311,10 +311,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Sample(a) => flowmap_cli::cmd_sample(a).map(|_| 0),
         Command::Eval(a) => flowmap_cli::cmd_eval(a).map(|_| 0),
         Command::Inspect(a) => flowmap_cli::cmd_inspect(a).map(|_| 0),
-        Command::Datasets => {
-            flowmap_cli::cmd_datasets();
-            Ok(0)
-        }
+        Command::Datasets => flowmap_cli::cmd_datasets().map(|_| 0),
     }
 }
 
