@@ -5,6 +5,7 @@ use crate::config::{parse_hidden, TrainConfig, WeightsChoice};
 use crate::export;
 use crate::network::{Arch, Network};
 use crate::objective::{Method, StopGrad};
+use crate::optim::LrSchedule;
 use crate::train::{self, Outcome, RunOptions, RunPaths};
 use crate::unet::{Preset, UNet};
 use crate::{data, device, net::Mlp};
@@ -110,9 +111,19 @@ pub struct TrainArgs {
     /// Peak learning rate.
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Steps before the 1/sqrt(step) learning-rate decay starts.
+    /// Learning-rate schedule: cosine (warm-up, then down to --lr-final x lr) or inv-sqrt
+    /// (the paper's: constant, then 1/sqrt(step) after --lr-decay-steps).
+    #[arg(long)]
+    pub lr_schedule: Option<LrSchedule>,
+    /// Steps before the 1/sqrt(step) learning-rate decay starts (inv-sqrt schedule).
     #[arg(long)]
     pub lr_decay_steps: Option<u64>,
+    /// Linear warm-up steps (cosine schedule).
+    #[arg(long)]
+    pub lr_warmup: Option<u64>,
+    /// Final learning rate as a fraction of --lr (cosine schedule).
+    #[arg(long)]
+    pub lr_final: Option<f64>,
     /// Global gradient-norm clip.
     #[arg(long)]
     pub clip: Option<f64>,
@@ -241,7 +252,10 @@ impl TrainArgs {
             batch,
             diag_fraction,
             lr,
+            lr_schedule,
             lr_decay_steps,
+            lr_warmup,
+            lr_final,
             clip,
             max_loss_growth,
             arch,

@@ -2,6 +2,7 @@
 
 use crate::network::Arch;
 use crate::objective::{Method, StopGrad};
+use crate::optim::LrSchedule;
 use crate::unet::Preset;
 use flowmap::schema::{Activation, Interpolant};
 use serde::{Deserialize, Serialize};
@@ -32,8 +33,14 @@ pub struct TrainConfig {
     pub diag_fraction: f64,
     /// Peak learning rate lr0.
     pub lr: f64,
-    /// Steps at constant lr before the 1/√step decay.
+    /// Learning-rate schedule.
+    pub lr_schedule: LrSchedule,
+    /// Steps at constant lr before the 1/√step decay (inv-sqrt schedule).
     pub lr_decay_steps: u64,
+    /// Linear warm-up steps (cosine schedule).
+    pub lr_warmup: u64,
+    /// The cosine schedule ends at this fraction of lr0.
+    pub lr_final: f64,
     /// Global-norm gradient clip.
     pub clip: f64,
     /// Stop when the loss exceeds this many times the loss of the run's first step (in this
@@ -79,7 +86,10 @@ impl Default for TrainConfig {
             batch: 1024,
             diag_fraction: 0.75,
             lr: 1e-3,
+            lr_schedule: LrSchedule::InvSqrt,
             lr_decay_steps: 35_000,
+            lr_warmup: 0,
+            lr_final: 0.0,
             clip: 10.0,
             max_loss_growth: 1000.0,
             arch: Arch::Mlp,
@@ -106,6 +116,19 @@ impl TrainConfig {
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))
     }
 
+    /// lr(step) under this run's schedule.
+    pub fn learning_rate(&self, step: u64) -> f64 {
+        crate::optim::scheduled_lr(
+            self.lr_schedule,
+            self.lr,
+            step,
+            self.steps,
+            self.lr_decay_steps,
+            self.lr_warmup,
+            self.lr_final,
+        )
+    }
+
     /// The stop-gradient in effect.
     pub fn effective_stopgrad(&self) -> StopGrad {
         self.stopgrad.unwrap_or(self.method.default_stopgrad())
@@ -128,6 +151,9 @@ impl TrainConfig {
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             bail!("--lr must be positive, got {}", self.lr);
+        }
+        if !(self.lr_final.is_finite() && (0.0..=1.0).contains(&self.lr_final)) {
+            bail!("--lr-final must be in [0, 1], got {}", self.lr_final);
         }
         if !(self.clip.is_finite() && self.clip > 0.0) {
             bail!("--clip must be positive, got {}", self.clip);

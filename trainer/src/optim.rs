@@ -6,10 +6,57 @@
 use std::collections::BTreeMap;
 use tch::Tensor;
 
-/// lr(step) = lr0 / √max(step / decay_steps, 1): constant, then 1/√step decay (paper §2.7).
+/// lr(step) = lr0 / √max(step / decay_steps, 1): constant, then 1/√step decay (the paper's
+/// schedule, Boffi et al. 2025, released configs).
 pub fn learning_rate(lr0: f64, step: u64, decay_steps: u64) -> f64 {
     let ratio = step as f64 / decay_steps.max(1) as f64;
     lr0 / ratio.max(1.0).sqrt()
+}
+
+/// The shape of the learning rate over a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrSchedule {
+    /// The paper's: constant, then 1/√step after `lr_decay_steps`.
+    InvSqrt,
+    /// Linear warm-up over `lr_warmup` steps, then a half cosine from lr0 down to
+    /// `lr_final`·lr0 at the last step.
+    Cosine,
+}
+
+impl std::str::FromStr for LrSchedule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "inv-sqrt" => Ok(LrSchedule::InvSqrt),
+            "cosine" => Ok(LrSchedule::Cosine),
+            _ => Err(format!("unknown schedule '{s}': use cosine or inv-sqrt")),
+        }
+    }
+}
+
+/// lr(step) for a run of `total` steps: warm-up (cosine only), then the schedule's decay.
+pub fn scheduled_lr(
+    schedule: LrSchedule,
+    lr0: f64,
+    step: u64,
+    total: u64,
+    decay_steps: u64,
+    warmup: u64,
+    final_fraction: f64,
+) -> f64 {
+    match schedule {
+        LrSchedule::InvSqrt => learning_rate(lr0, step, decay_steps),
+        LrSchedule::Cosine => {
+            if step < warmup {
+                return lr0 * (step + 1) as f64 / warmup as f64;
+            }
+            let span = total.saturating_sub(warmup).max(1) as f64;
+            let progress = ((step - warmup) as f64 / span).min(1.0);
+            let cos = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+            lr0 * (final_fraction + (1.0 - final_fraction) * cos)
+        }
+    }
 }
 
 /// Scales `grads` in place so their global L2 norm is at most `max_norm`; returns the norm
@@ -207,6 +254,18 @@ mod tests {
         assert_eq!(learning_rate(1e-3, 0, 35_000), 1e-3);
         assert_eq!(learning_rate(1e-3, 35_000, 35_000), 1e-3);
         assert!((learning_rate(1e-3, 140_000, 35_000) - 5e-4).abs() < 1e-15);
+    }
+
+    #[test]
+    fn cosine_warms_up_then_falls_to_the_final_fraction() {
+        let lr = |step| scheduled_lr(LrSchedule::Cosine, 1e-2, step, 1100, 0, 100, 0.01);
+        assert!((lr(0) - 1e-4).abs() < 1e-15); // 1/100 of the way up
+        assert!((lr(99) - 1e-2).abs() < 1e-15);
+        assert!((lr(100) - 1e-2).abs() < 1e-15); // top of the cosine
+        assert!((lr(600) - 1e-2 * (0.01 + 0.99 * 0.5)).abs() < 1e-12); // half way down
+        assert!((lr(1100) - 1e-4).abs() < 1e-15); // the final fraction
+        let paper = scheduled_lr(LrSchedule::InvSqrt, 1e-3, 140_000, 200_000, 35_000, 0, 0.0);
+        assert!((paper - 5e-4).abs() < 1e-15);
     }
 
     #[test]

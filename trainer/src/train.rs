@@ -8,7 +8,6 @@ use crate::config::TrainConfig;
 use crate::data::TrainingData;
 use crate::net::Mlp;
 use crate::objective::{self, LossConfig, Teacher};
-use crate::optim::learning_rate;
 use anyhow::{bail, Context};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -144,7 +143,7 @@ pub fn train_step(
         bail!("non-finite loss ({loss}) at step {}", state.step + 1);
     }
     // θ ← RAdam(θ, clip(∇θ L), lr(step)).
-    let lr = learning_rate(cfg.lr, state.step, cfg.lr_decay_steps);
+    let lr = cfg.learning_rate(state.step);
     let grad_norm = state
         .opt
         .backward_step(&out.loss, cfg.clip, lr)

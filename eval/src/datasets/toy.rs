@@ -51,7 +51,32 @@ pub enum Toy {
     /// A correlated Gaussian with mean [`GAUSSIAN_MEAN`] and covariance [`GAUSSIAN_COV`];
     /// its exact flow map is known in closed form, which makes it the test distribution.
     Gaussian,
+    /// Thin curves: three arcs of the unit circle (a third of a turn each, centred
+    /// [`ARC_OFFSET`] from the origin, 120° apart), noise std [`THIN_NOISE_STD`].
+    Arcs,
+    /// Small isolated modes: a 5×5 grid of Gaussians with spacing 1 and std
+    /// [`SPECK_STD`] — each mode is 4 % of the gap between modes.
+    Specks,
+    /// Very unequal mode weights: four Gaussians (std 0.15) at the corners of a square of side
+    /// 3 with weights [`UNEQUAL_WEIGHTS`].
+    Unequal,
+    /// A set with a hole: uniform on the square [−2, 2]² minus the disc of radius 1.2.
+    HoledSquare,
+    /// Mixed structure: two thin arcs, three small blobs and a bar, with unequal mass.
+    Mixed,
 }
+
+/// Noise of the thin curves in [`Toy::Arcs`] and [`Toy::Mixed`] (5× thinner than the other
+/// curves).
+pub const THIN_NOISE_STD: f64 = 0.01;
+/// Distance of each [`Toy::Arcs`] circle's centre from the origin.
+pub const ARC_OFFSET: f64 = 1.2;
+/// Standard deviation of each [`Toy::Specks`] mode.
+pub const SPECK_STD: f64 = 0.04;
+/// Mode weights of [`Toy::Unequal`]: the lightest mode holds 2 % of the mass.
+pub const UNEQUAL_WEIGHTS: [f64; 4] = [0.70, 0.20, 0.08, 0.02];
+/// Radius of the hole of [`Toy::HoledSquare`].
+pub const HOLE_RADIUS: f64 = 1.2;
 
 impl Toy {
     /// Every built-in distribution, in a fixed order.
@@ -64,6 +89,11 @@ impl Toy {
             Toy::SwissRoll,
             Toy::Rings,
             Toy::Gaussian,
+            Toy::Arcs,
+            Toy::Specks,
+            Toy::Unequal,
+            Toy::HoledSquare,
+            Toy::Mixed,
         ]
     }
 
@@ -77,6 +107,11 @@ impl Toy {
             Toy::SwissRoll => "swiss-roll",
             Toy::Rings => "rings",
             Toy::Gaussian => "gaussian",
+            Toy::Arcs => "arcs",
+            Toy::Specks => "specks",
+            Toy::Unequal => "unequal",
+            Toy::HoledSquare => "holed-square",
+            Toy::Mixed => "mixed",
         }
     }
 
@@ -94,6 +129,13 @@ impl Toy {
             }
             Toy::Rings => "3 concentric circles of radii 1, 2, 3, noise std 0.05",
             Toy::Gaussian => "correlated Gaussian, mean (0.5,-1), std (1,2), correlation 0.8",
+            Toy::Arcs => {
+                "3 thin arcs (a third of the unit circle each, 120 deg apart), noise std 0.01"
+            }
+            Toy::Specks => "5x5 grid of tiny Gaussians, spacing 1, std 0.04",
+            Toy::Unequal => "4 Gaussians (std 0.15) with weights 70/20/8/2 %",
+            Toy::HoledSquare => "uniform on [-2,2]^2 minus the disc of radius 1.2",
+            Toy::Mixed => "2 thin arcs, 3 small blobs and a bar, unequal mass",
         }
     }
 
@@ -189,8 +231,72 @@ impl Toy {
                     my + sy * (rho * z1 + (1.0 - rho * rho).sqrt() * z2),
                 )
             }
+            Toy::Arcs => {
+                // Arc k: the third of the unit circle around 1.2·(cos φ, sin φ), φ = 120°·k,
+                // that faces away from the origin; the three arcs never touch.
+                let dir = 2.0 * PI / 3.0 * rng.below(3) as f64;
+                let a = dir + (rng.uniform() - 0.5) * 2.0 * PI / 3.0;
+                thin(
+                    rng,
+                    ARC_OFFSET * dir.cos() + a.cos(),
+                    ARC_OFFSET * dir.sin() + a.sin(),
+                )
+            }
+            Toy::Specks => {
+                let (i, j) = (rng.below(5) as f64 - 2.0, rng.below(5) as f64 - 2.0);
+                let (zx, zy) = (rng.normal(), rng.normal());
+                f32x2(i + SPECK_STD * zx, j + SPECK_STD * zy)
+            }
+            Toy::Unequal => {
+                const CORNERS: [(f64, f64); 4] =
+                    [(-1.5, -1.5), (1.5, -1.5), (1.5, 1.5), (-1.5, 1.5)];
+                let k = pick(rng, &UNEQUAL_WEIGHTS);
+                let (zx, zy) = (rng.normal(), rng.normal());
+                f32x2(CORNERS[k].0 + 0.15 * zx, CORNERS[k].1 + 0.15 * zy)
+            }
+            Toy::HoledSquare => loop {
+                // Rejection: the accepted fraction is 1 − π·1.2²/16 ≈ 72 %.
+                let (x, y) = (4.0 * rng.uniform() - 2.0, 4.0 * rng.uniform() - 2.0);
+                if x * x + y * y >= HOLE_RADIUS * HOLE_RADIUS {
+                    break f32x2(x, y);
+                }
+            },
+            Toy::Mixed => match pick(rng, &[0.3, 0.25, 0.1, 0.08, 0.04, 0.23]) {
+                // Two thin arcs: the upper half of a circle of radius 1 around (−1.2, 0.5),
+                // and a quarter circle of radius 1.5 around (2.5, −1.5).
+                0 => {
+                    let a = PI * rng.uniform();
+                    thin(rng, -1.2 + a.cos(), 0.5 + a.sin())
+                }
+                1 => {
+                    let a = PI / 2.0 * (1.0 + rng.uniform());
+                    thin(rng, 2.5 + 1.5 * a.cos(), -1.5 + 1.5 * a.sin())
+                }
+                // Three small blobs of unequal mass.
+                k @ 2..=4 => {
+                    const BLOBS: [(f64, f64); 3] = [(1.5, 1.5), (0.5, 2.0), (2.2, 0.6)];
+                    let (cx, cy) = BLOBS[k - 2];
+                    let (zx, zy) = (rng.normal(), rng.normal());
+                    f32x2(cx + 0.06 * zx, cy + 0.06 * zy)
+                }
+                // A bar: uniform on a thin axis-aligned rectangle.
+                _ => f32x2(-2.0 + 1.6 * rng.uniform(), -1.6 + 0.15 * rng.uniform()),
+            },
         }
     }
+}
+
+/// An index drawn with probabilities proportional to `weights`.
+fn pick(rng: &mut Rng, weights: &[f64]) -> usize {
+    let total: f64 = weights.iter().sum();
+    let mut u = rng.uniform() * total;
+    for (k, &w) in weights.iter().enumerate() {
+        if u < w {
+            return k;
+        }
+        u -= w;
+    }
+    weights.len() - 1
 }
 
 /// Whether (x, y) ∈ [−1, 1]² lies on a white checker cell ((i + j) even), cells half-open.
@@ -225,6 +331,11 @@ fn checker_point(rng: &mut Rng) -> [f32; 2] {
 fn noisy(rng: &mut Rng, x: f64, y: f64) -> [f32; 2] {
     let (zx, zy) = (rng.normal(), rng.normal());
     f32x2(x + CURVE_NOISE_STD * zx, y + CURVE_NOISE_STD * zy)
+}
+
+fn thin(rng: &mut Rng, x: f64, y: f64) -> [f32; 2] {
+    let (zx, zy) = (rng.normal(), rng.normal());
+    f32x2(x + THIN_NOISE_STD * zx, y + THIN_NOISE_STD * zy)
 }
 
 fn f32x2(x: f64, y: f64) -> [f32; 2] {
@@ -326,6 +437,62 @@ mod tests {
                 .map(|&q| (r - q).abs())
                 .fold(f64::MAX, f64::min);
             assert!(near < 6.0 * CURVE_NOISE_STD);
+        }
+    }
+
+    #[test]
+    fn the_sharp_sets_have_their_stated_structure() {
+        // Arcs: every point within 6σ of one of the three unit circles, on its outer third.
+        for p in Toy::Arcs.sample(3000, 4).chunks_exact(2) {
+            let (x, y) = (f64::from(p[0]), f64::from(p[1]));
+            let on_one = (0..3).any(|k| {
+                let dir = 2.0 * PI / 3.0 * k as f64;
+                let (cx, cy) = (ARC_OFFSET * dir.cos(), ARC_OFFSET * dir.sin());
+                let r = (x - cx).hypot(y - cy);
+                let outward = (x - cx) * dir.cos() + (y - cy) * dir.sin();
+                (r - 1.0).abs() < 6.0 * THIN_NOISE_STD && outward > 0.5 - 0.1
+            });
+            assert!(on_one, "{p:?}");
+        }
+        // Specks: within 6σ of a grid point.
+        for p in Toy::Specks.sample(3000, 4).chunks_exact(2) {
+            for v in p {
+                let v = f64::from(*v);
+                assert!((v - v.round()).abs() < 6.0 * SPECK_STD && v.round().abs() <= 2.0);
+            }
+        }
+        // Unequal: the corner frequencies match the weights (±5σ of a binomial count).
+        let n = 40_000;
+        let mut counts = [0usize; 4];
+        for p in Toy::Unequal.sample(n, 4).chunks_exact(2) {
+            let k = match (p[0] > 0.0, p[1] > 0.0) {
+                (false, false) => 0,
+                (true, false) => 1,
+                (true, true) => 2,
+                (false, true) => 3,
+            };
+            counts[k] += 1;
+        }
+        for (c, w) in counts.iter().zip(UNEQUAL_WEIGHTS) {
+            let expect = w * n as f64;
+            assert!(
+                (*c as f64 - expect).abs() < 5.0 * (expect * (1.0 - w)).sqrt(),
+                "{counts:?}"
+            );
+        }
+        // Holed square: inside the square, never in the hole, and reaching near it.
+        let mut closest = f64::MAX;
+        for p in Toy::HoledSquare.sample(5000, 4).chunks_exact(2) {
+            let (x, y) = (f64::from(p[0]), f64::from(p[1]));
+            assert!(x.abs() <= 2.0 && y.abs() <= 2.0);
+            let r = x.hypot(y);
+            assert!(r >= HOLE_RADIUS - 1e-6, "{p:?}");
+            closest = closest.min(r);
+        }
+        assert!(closest < HOLE_RADIUS + 0.05);
+        // Mixed: every point inside the drawing's bounding box.
+        for p in Toy::Mixed.sample(3000, 4).chunks_exact(2) {
+            assert!(p[0].abs() < 3.0 && p[1].abs() < 3.0, "{p:?}");
         }
     }
 }
