@@ -170,6 +170,19 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     result
 }
 
+/// The run description stored in a checkpoint. Settings added after a checkpoint was written
+/// take the value that reproduces what that run did, not today's default: a run from before
+/// learning-rate schedules existed resumes on the paper's inv-sqrt schedule.
+fn run_info_from_json(text: &str) -> anyhow::Result<RunInfo> {
+    let mut value: serde_json::Value = serde_json::from_str(text)?;
+    if let Some(config) = value.get_mut("config").and_then(|c| c.as_object_mut()) {
+        config
+            .entry("lr_schedule")
+            .or_insert_with(|| serde_json::json!("inv-sqrt"));
+    }
+    Ok(serde_json::from_value(value)?)
+}
+
 /// Reads a checkpoint, verifying its checksum, onto `device`.
 pub fn load(path: &Path, device: Device) -> anyhow::Result<(TrainState, RunInfo)> {
     let bytes = std::fs::read(path)
@@ -182,7 +195,7 @@ pub fn load(path: &Path, device: Device) -> anyhow::Result<(TrainState, RunInfo)
         .metadata()
         .clone()
         .ok_or_else(|| anyhow!("{}: no checkpoint metadata", path.display()))?;
-    let info: RunInfo = serde_json::from_str(
+    let info = run_info_from_json(
         meta.get(META_KEY)
             .ok_or_else(|| anyhow!("{}: not a flowmap-train checkpoint", path.display()))?,
     )?;
@@ -313,4 +326,40 @@ pub fn split_layers(flat: Vec<Tensor>) -> (Vec<Tensor>, Vec<Tensor>) {
         }
     }
     (weights, biases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::LrSchedule;
+
+    fn info_json(config: TrainConfig) -> serde_json::Value {
+        serde_json::to_value(RunInfo {
+            step: 10,
+            config,
+            mean: vec![0.0; 2],
+            std: vec![1.0; 2],
+            data_shape: vec![2],
+            sigma: 1.0,
+            trainer: "flowmap-train test".into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_checkpoint_from_before_schedules_resumes_on_the_papers_schedule() {
+        let mut old = info_json(TrainConfig::default());
+        for key in ["lr_schedule", "lr_warmup", "lr_final"] {
+            old["config"].as_object_mut().unwrap().remove(key);
+        }
+        let info = run_info_from_json(&old.to_string()).unwrap();
+        assert_eq!(info.config.lr_schedule, LrSchedule::InvSqrt);
+        // A checkpoint that names its schedule keeps it.
+        let cosine = info_json(TrainConfig {
+            lr_schedule: LrSchedule::Cosine,
+            ..TrainConfig::default()
+        });
+        let info = run_info_from_json(&cosine.to_string()).unwrap();
+        assert_eq!(info.config.lr_schedule, LrSchedule::Cosine);
+    }
 }

@@ -10,7 +10,7 @@ use crate::train::{self, Outcome, RunOptions, RunPaths};
 use crate::unet::{Preset, UNet};
 use crate::{data, device, net::Mlp};
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use flowmap::schema::{Activation, Interpolant};
 use flowmap_cli::render::render;
 use flowmap_cli::{EvalArgs, InspectArgs, SampleArgs};
@@ -90,13 +90,13 @@ pub struct TrainArgs {
     /// Number of points drawn from a built-in dataset.
     #[arg(long)]
     pub data_points: Option<usize>,
-    /// Objective: fm, lsd (default), esd, psd-uniform, psd-midpoint.
+    /// Objective: fm, lsd, esd, psd-uniform, psd-midpoint.
     #[arg(long, value_parser = parse_method)]
     pub method: Option<Method>,
     /// Stop-gradient placement: none, convex or full (default: convex; full for esd).
     #[arg(long, value_parser = parse_stopgrad)]
     pub stopgrad: Option<StopGrad>,
-    /// Interpolant: linear (default) or trig.
+    /// Interpolant: linear or trig.
     #[arg(long, value_parser = parse_interpolant)]
     pub interpolant: Option<Interpolant>,
     /// Optimiser steps.
@@ -128,7 +128,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub clip: Option<f64>,
     /// Stop (keeping the last checkpoint) when the loss grows past this many times the first
-    /// step's loss: catches a run that diverges without NaN. 0 = off. [default: 1000]
+    /// step's loss: catches a run that diverges without NaN. 0 = off.
     #[arg(long)]
     pub max_loss_growth: Option<f64>,
     /// Network: mlp (default; vectors and 2-D points) or unet (images [C, H, W]).
@@ -140,7 +140,7 @@ pub struct TrainArgs {
     /// Hidden layers: WIDTHxDEPTH (256x3) or a list (512,512,512). The paper's 2-D net is 512x5.
     #[arg(long, value_parser = parse_widths)]
     pub hidden: Option<Widths>,
-    /// Activation: gelu-tanh (default), gelu-erf, silu, relu.
+    /// Activation: gelu-tanh, gelu-erf, silu, relu.
     #[arg(long, value_parser = parse_activation)]
     pub activation: Option<Activation>,
     /// Base scale σ in normalised space (default: 0.5 for images, else the std of the normalised data).
@@ -161,7 +161,7 @@ pub struct TrainArgs {
     /// Log interval in steps.
     #[arg(long)]
     pub log_every: Option<u64>,
-    /// Weights to export at the end: raw, ema0.999 (default), ema0.9999.
+    /// Weights to export at the end: raw, ema0.999, ema0.9999.
     #[arg(long, value_parser = parse_weights)]
     pub export_weights: Option<WeightsChoice>,
     /// Frozen flow-matching teacher model (teacher distillation instead of self-distillation).
@@ -308,12 +308,50 @@ pub struct ExportArgs {
 /// Parses the process's arguments, runs them, prints an error if any, and returns the exit
 /// status.
 pub fn main() -> i32 {
-    match run(Cli::parse()) {
+    let matches = command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             1
         }
+    }
+}
+
+/// The command line, with every `train` setting's default appended to its help as
+/// `[default: …]`. The values come from [`TrainConfig::default`], the one place defaults are set,
+/// so `--help` cannot drift from what a run does. (The flags themselves stay without clap
+/// defaults: an unset flag must not override a value from `--config`.)
+pub fn command() -> clap::Command {
+    let defaults = toml::Value::try_from(TrainConfig::default()).expect("the config serialises");
+    Cli::command().mut_subcommand("train", |train| {
+        let ids: Vec<String> = train
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect();
+        ids.into_iter().fold(train, |train, id| {
+            let Some(value) = defaults.get(&id) else {
+                return train;
+            };
+            let shown = show_default(value);
+            train.mut_arg(&id, |arg| {
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                arg.help(format!("{help} [default: {shown}]"))
+            })
+        })
+    })
+}
+
+/// A config value as a user would type it on the command line.
+fn show_default(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Array(items) => items.iter().map(show_default).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
     }
 }
 
@@ -621,11 +659,40 @@ fn cmd_export(a: ExportArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn train_help_shows_every_default() {
+        let mut cmd = command();
+        let help = cmd
+            .find_subcommand_mut("train")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        // Every setting with a default value and a flag of the same name shows it.
+        let defaults = toml::Value::try_from(TrainConfig::default()).unwrap();
+        let defaults = defaults.as_table().unwrap();
+        let mut shown = 0;
+        for arg in command().find_subcommand("train").unwrap().get_arguments() {
+            let id = arg.get_id().as_str();
+            if let Some(v) = defaults.get(id) {
+                let want = format!("[default: {}]", show_default(v));
+                let flag = format!("--{}", id.replace('_', "-"));
+                let section = help.split(&flag).nth(1).unwrap_or("");
+                let section = section.split("\n      --").next().unwrap();
+                assert!(section.contains(&want), "{flag} lacks {want}:\n{section}");
+                shown += 1;
+            }
+        }
+        assert!(shown >= 20, "only {shown} settings matched a flag");
+        let d = TrainConfig::default();
+        assert!(help.contains(&format!("[default: {}]", d.steps)));
+        assert!(help.contains(&format!("[default: {}]", d.batch)));
     }
 
     #[test]
