@@ -79,12 +79,13 @@ def main():
                     rows.append((vname, data, seed, rep, wall))
                     fm = {r["label"]: r for r in rep["flow_map"]}
                     print(f"{vname:>20} {data:>14} seed {seed}: " +
-                          "  ".join(f"{k} JS {v['js']:.4f}" for k, v in fm.items() if v.get("js") is not None) +
+                          "  ".join(f"{k} JS {v['js']:.4f}" if v.get("js") is not None else f"{k} energy {v['energy_u']:.4f}"
+                                for k, v in fm.items()) +
                           f"  ({wall:.0f} s)", flush=True)
     # Table: set x variant, mean JS over seeds (min..max) at each N, plus floor.
     lines = ["| set | variant | " + " | ".join(f"JS N={n}" for n in a.eval_steps.split(",")) +
-             " | sliced W2 N=1 | energy N=1 | wall s | floor JS |",
-             "|---|---|" + "---|" * (len(a.eval_steps.split(",")) + 4)]
+             " | sliced W2 N=1 | energy N=1 | wall s | floor JS | base-noise JS |",
+             "|---|---|" + "---|" * (len(a.eval_steps.split(",")) + 5)]
     for data in a.sets.split(","):
         names = []
         for spec in a.variant:
@@ -98,13 +99,20 @@ def main():
             for n in a.eval_steps.split(","):
                 lab = f"{n} step" if n == "1" else f"{n} steps"
                 vals = [next(x for x in r["flow_map"] if x["label"] == lab)["js"] for r, _ in reps]
-                cells.append(f"{statistics.mean(vals):.4f} ({min(vals):.3f}..{max(vals):.3f})")
+                if None in vals:
+                    cells.append("–")
+                elif len(vals) == 1:
+                    cells.append(f"{vals[0]:.4f}")
+                else:
+                    cells.append(f"{statistics.mean(vals):.4f} ({min(vals):.3f}..{max(vals):.3f})")
             sw = statistics.mean(next(x for x in r["flow_map"] if x["label"] == "1 step")["sliced_w2"] for r, _ in reps)
             en = statistics.mean(next(x for x in r["flow_map"] if x["label"] == "1 step")["energy_u"] for r, _ in reps)
-            floor = [x for x in reps[0][0]["flow_map"] if "floor" in x["label"]]
-            fl = floor[0]["js"] if floor else float("nan")
+            def js_of(word):
+                row = [x for x in reps[0][0]["flow_map"] if word in x["label"]]
+                return f"{row[0]['js']:.4f}" if row and row[0].get("js") is not None else "–"
             wall = statistics.mean(w for _, w in reps)
-            lines.append(f"| {data} | {name} | " + " | ".join(cells) + f" | {sw:.4f} | {en:.5f} | {wall:.0f} | {fl:.4f} |")
+            lines.append(f"| {data} | {name} | " + " | ".join(cells) +
+                         f" | {sw:.4f} | {en:.5f} | {wall:.0f} | {js_of('floor')} | {js_of('base noise')} |")
     table = "\n".join(lines)
     print(table)
     with open(os.path.join(a.out, "table.md"), "w") as f:

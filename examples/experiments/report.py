@@ -283,7 +283,21 @@ def main():
         p.append("Plots: " + ", ".join(f"`docs/results/{data}-{m}.png`" for m, _, _ in rs) + ".\n")
 
     p.append(open(os.path.join(HERE, "discussion.md")).read())
+    p.append(defaults_section())
     print("\n".join(p))
+
+
+def defaults_section():
+    """§5: the CLI defaults on every built-in 2-D set (defaults.sh -> docs/results/defaults.md)
+    and the ablations behind them (ablate.py -> docs/results/ablation.md), with the hand-written
+    reading in defaults.md next to this script."""
+    docs = os.path.join(HERE, "..", "..", "docs", "results")
+    text = open(os.path.join(HERE, "defaults.md")).read()
+    for name in ("defaults", "ablation"):
+        path = os.path.join(docs, f"{name}.md")
+        table = open(path).read() if os.path.exists(path) else f"(not measured: run {name}.sh)\n"
+        text = text.replace("{" + name + "_table}", table)
+    return text
 
 
 if __name__ == "__main__":

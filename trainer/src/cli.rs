@@ -683,7 +683,8 @@ mod tests {
             if let Some(v) = defaults.get(id) {
                 let want = format!("[default: {}]", show_default(v));
                 let flag = format!("--{}", id.replace('_', "-"));
-                let section = help.split(&flag).nth(1).unwrap_or("");
+                // The flag's own entry ("--steps <STEPS>"), not a mention in another's help.
+                let section = help.split(&format!("{flag} <")).nth(1).unwrap_or("");
                 let section = section.split("\n      --").next().unwrap();
                 assert!(section.contains(&want), "{flag} lacks {want}:\n{section}");
                 shown += 1;
