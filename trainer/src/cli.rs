@@ -134,7 +134,7 @@ pub struct TrainArgs {
     /// Network: mlp (default; vectors and 2-D points) or unet (images [C, H, W]).
     #[arg(long, value_parser = parse_arch)]
     pub arch: Option<Arch>,
-    /// U-Net size for --arch unet: tiny (tests), cpu (default) or gpu.
+    /// U-Net size for --arch unet: tiny (tests), small (CPU experiments), cpu (default) or gpu.
     #[arg(long, value_parser = parse_preset)]
     pub unet_preset: Option<Preset>,
     /// Hidden layers: WIDTHxDEPTH (256x3) or a list (512,512,512). The paper's 2-D net is 512x5.
@@ -198,7 +198,8 @@ fn parse_arch(s: &str) -> Result<Arch, String> {
 }
 
 fn parse_preset(s: &str) -> Result<Preset, String> {
-    Preset::from_name(s).ok_or_else(|| format!("unknown U-Net preset '{s}': use tiny, cpu or gpu"))
+    Preset::from_name(s)
+        .ok_or_else(|| format!("unknown U-Net preset '{s}': use tiny, small, cpu or gpu"))
 }
 
 fn parse_weights(s: &str) -> Result<WeightsChoice, String> {
@@ -328,6 +329,8 @@ pub fn main() -> i32 {
 /// defaults: an unset flag must not override a value from `--config`.)
 pub fn command() -> clap::Command {
     let defaults = toml::Value::try_from(TrainConfig::default()).expect("the config serialises");
+    let image_defaults = toml::Value::try_from(TrainConfig::defaults_for(Arch::Unet))
+        .expect("the config serialises");
     Cli::command().mut_subcommand("train", |train| {
         let ids: Vec<String> = train
             .get_arguments()
@@ -337,7 +340,14 @@ pub fn command() -> clap::Command {
             let Some(value) = defaults.get(&id) else {
                 return train;
             };
-            let shown = show_default(value);
+            let mut shown = show_default(value);
+            if TrainConfig::ARCH_DEPENDENT.contains(&id.as_str()) {
+                let unet = image_defaults
+                    .get(&id)
+                    .map(show_default)
+                    .unwrap_or_default();
+                shown = format!("{shown}; {unet} with --arch unet");
+            }
             train.mut_arg(&id, |arg| {
                 let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
                 arg.help(format!("{help} [default: {shown}]"))
@@ -377,8 +387,8 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
         );
     }
     let mut cfg = match &args.config {
-        Some(p) => TrainConfig::from_toml_file(p)?,
-        None => TrainConfig::default(),
+        Some(p) => TrainConfig::from_toml_file(p, args.arch)?,
+        None => TrainConfig::defaults_for(args.arch.unwrap_or_default()),
     };
     args.apply(&mut cfg);
     cfg.validate()?;
@@ -681,7 +691,18 @@ mod tests {
         for arg in command().find_subcommand("train").unwrap().get_arguments() {
             let id = arg.get_id().as_str();
             if let Some(v) = defaults.get(id) {
-                let want = format!("[default: {}]", show_default(v));
+                let want = if TrainConfig::ARCH_DEPENDENT.contains(&id) {
+                    let unet = toml::Value::try_from(TrainConfig::defaults_for(Arch::Unet))
+                        .unwrap()[id]
+                        .clone();
+                    format!(
+                        "[default: {}; {} with --arch unet]",
+                        show_default(v),
+                        show_default(&unet)
+                    )
+                } else {
+                    format!("[default: {}]", show_default(v))
+                };
                 let flag = format!("--{}", id.replace('_', "-"));
                 // The flag's own entry ("--steps <STEPS>"), not a mention in another's help.
                 let section = help.split(&format!("{flag} <")).nth(1).unwrap_or("");
@@ -693,7 +714,8 @@ mod tests {
         assert!(shown >= 20, "only {shown} settings matched a flag");
         let d = TrainConfig::default();
         assert!(help.contains(&format!("[default: {}]", d.steps)));
-        assert!(help.contains(&format!("[default: {}]", d.batch)));
+        assert!(help.contains(&format!("[default: {}; 64 with --arch unet]", d.batch)));
+        assert!(help.contains("[default: 10.0; 1.0 with --arch unet]"));
     }
 
     #[test]

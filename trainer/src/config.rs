@@ -109,11 +109,48 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Reads a TOML file; unknown keys are errors (a typo must not silently do nothing).
-    pub fn from_toml_file(path: &std::path::Path) -> anyhow::Result<TrainConfig> {
+    /// The defaults for a network family. U-Nets take the paper's image settings where they
+    /// matter (gradient clip 1, export at EMA 0.9999; paper.md §4.4) at a batch a CPU can
+    /// afford (the paper's 512 is a GPU batch); everything else is shared with the MLP.
+    pub fn defaults_for(arch: Arch) -> TrainConfig {
+        match arch {
+            Arch::Mlp => TrainConfig::default(),
+            Arch::Unet => TrainConfig {
+                arch,
+                batch: 64,
+                clip: 1.0,
+                export_weights: WeightsChoice::Ema9999,
+                ..TrainConfig::default()
+            },
+        }
+    }
+
+    /// The settings whose default depends on the network family, for `--help`.
+    pub const ARCH_DEPENDENT: [&'static str; 3] = ["batch", "clip", "export_weights"];
+
+    /// Reads a TOML file over the defaults of its network family (`arch_flag`, else the
+    /// file's `arch`, else mlp); unknown keys are errors (a typo must not silently do nothing).
+    pub fn from_toml_file(
+        path: &std::path::Path,
+        arch_flag: Option<Arch>,
+    ) -> anyhow::Result<TrainConfig> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))
+        Self::from_toml_str(&text, arch_flag)
+            .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))
+    }
+
+    /// [`TrainConfig::from_toml_file`] on text.
+    pub fn from_toml_str(text: &str, arch_flag: Option<Arch>) -> anyhow::Result<TrainConfig> {
+        let file: toml::Table = toml::from_str(text)?;
+        let arch = match (arch_flag, file.get("arch")) {
+            (Some(a), _) => a,
+            (None, Some(v)) => v.clone().try_into()?,
+            (None, None) => Arch::Mlp,
+        };
+        let mut merged = toml::Table::try_from(Self::defaults_for(arch))?;
+        merged.extend(file);
+        Ok(merged.try_into()?)
     }
 
     /// lr(step) under this run's schedule.
@@ -264,6 +301,34 @@ mod tests {
         let partial: TrainConfig = toml::from_str("method = \"esd\"\nsteps = 10").unwrap();
         assert_eq!(partial.method, Method::Esd);
         assert_eq!(partial.batch, TrainConfig::default().batch);
+    }
+
+    #[test]
+    fn image_runs_take_the_image_defaults_unless_told_otherwise() {
+        let unet = TrainConfig::defaults_for(Arch::Unet);
+        assert_eq!((unet.clip, unet.batch), (1.0, 64));
+        assert_eq!(unet.export_weights, WeightsChoice::Ema9999);
+        assert_eq!(TrainConfig::defaults_for(Arch::Mlp), TrainConfig::default());
+        // Each arch-dependent setting really differs, and nothing else does.
+        let mut mlp = toml::Table::try_from(TrainConfig::default()).unwrap();
+        let unet_table = toml::Table::try_from(&unet).unwrap();
+        mlp.retain(|k, v| unet_table.get(k) != Some(v));
+        let mut differing: Vec<&str> = mlp.keys().map(String::as_str).collect();
+        differing.sort();
+        let mut expected = TrainConfig::ARCH_DEPENDENT.to_vec();
+        expected.push("arch");
+        expected.sort();
+        assert_eq!(differing, expected);
+        // A file naming the U-Net gets its defaults; what the file sets wins.
+        let c = TrainConfig::from_toml_str("arch = \"unet\"\nbatch = 8", None).unwrap();
+        assert_eq!((c.arch, c.clip, c.batch), (Arch::Unet, 1.0, 8));
+        // The flag decides the family even when the file does not name it.
+        let c = TrainConfig::from_toml_str("steps = 5", Some(Arch::Unet)).unwrap();
+        assert_eq!((c.arch, c.clip, c.steps), (Arch::Unet, 1.0, 5));
+        let c = TrainConfig::from_toml_str("steps = 5", None).unwrap();
+        assert_eq!((c.arch, c.clip), (Arch::Mlp, 10.0));
+        assert!(TrainConfig::from_toml_str("stepz = 3", None).is_err());
+        assert!(TrainConfig::from_toml_str("arch = \"cnn\"", None).is_err());
     }
 
     #[test]

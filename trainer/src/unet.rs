@@ -45,6 +45,8 @@ pub struct UNetConfig {
 pub enum Preset {
     /// Tests: 8×8 digits in seconds.
     Tiny,
+    /// Fashion-MNIST experiments on a 2-core CPU budget (tens of minutes), cheap to evaluate.
+    Small,
     /// Fashion-MNIST on a few CPU cores.
     #[default]
     Cpu,
@@ -57,6 +59,7 @@ impl Preset {
     pub fn name(self) -> &'static str {
         match self {
             Preset::Tiny => "tiny",
+            Preset::Small => "small",
             Preset::Cpu => "cpu",
             Preset::Gpu => "gpu",
         }
@@ -66,6 +69,7 @@ impl Preset {
     pub fn from_name(s: &str) -> Option<Preset> {
         match s {
             "tiny" => Some(Preset::Tiny),
+            "small" => Some(Preset::Small),
             "cpu" => Some(Preset::Cpu),
             "gpu" => Some(Preset::Gpu),
             _ => None,
@@ -84,6 +88,15 @@ impl Preset {
                 4,
                 32,
                 4,
+            ),
+            Preset::Small => (
+                16,
+                vec![1, 2, 2],
+                1,
+                vec![level_size(data_shape[1], 2)],
+                8,
+                64,
+                8,
             ),
             Preset::Cpu => (
                 32,
@@ -764,6 +777,7 @@ mod tests {
     fn presets_report_size_and_cost() {
         for (p, shape) in [
             (Preset::Tiny, [1, 8, 8]),
+            (Preset::Small, [1, 28, 28]),
             (Preset::Cpu, [1, 28, 28]),
             (Preset::Gpu, [3, 32, 32]),
         ] {
@@ -772,7 +786,10 @@ mod tests {
             assert!(cfg.num_parameters() > 0 && cfg.flops_per_image() > 0);
         }
         // Larger preset, more of both.
+        let small = Preset::Small.config([1, 28, 28]);
         let cpu = Preset::Cpu.config([1, 28, 28]);
+        assert!(cpu.num_parameters() > 3 * small.num_parameters());
+        assert!(cpu.flops_per_image() > 3 * small.flops_per_image());
         let gpu = Preset::Gpu.config([1, 28, 28]);
         assert!(gpu.num_parameters() > 4 * cpu.num_parameters());
         assert!(gpu.flops_per_image() > 4 * cpu.flops_per_image());
@@ -837,6 +854,7 @@ mod tests {
         for (p, shape) in [
             (Preset::Tiny, [1, 8, 8]),
             (Preset::Tiny, [3, 7, 5]),
+            (Preset::Small, [1, 28, 28]),
             (Preset::Cpu, [1, 28, 28]),
             (Preset::Gpu, [3, 32, 32]),
         ] {
