@@ -161,6 +161,11 @@ pub struct TrainArgs {
     /// Log interval in steps.
     #[arg(long)]
     pub log_every: Option<u64>,
+    /// Every this many steps, score 1- and 2-step samples of the current weights (sliced W2
+    /// against a fixed sample of the data; logged as sw2_1/sw2_2 and drawn in loss.png), so
+    /// you can see whether longer training pays. 0 = never.
+    #[arg(long)]
+    pub quality_every: Option<u64>,
     /// Weights to export at the end: raw, ema0.999, ema0.9999.
     #[arg(long, value_parser = parse_weights)]
     pub export_weights: Option<WeightsChoice>,
@@ -272,6 +277,7 @@ impl TrainArgs {
             threads,
             checkpoint_every,
             log_every,
+            quality_every,
             export_weights
         );
         if self.data_key.is_some() {

@@ -67,6 +67,9 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     /// Write a log line every this many steps.
     pub log_every: u64,
+    /// Score 1- and 2-step samples of the current weights (sliced W2 against a fixed sample of
+    /// the data) every this many steps, into the log and the loss plot. 0 = never.
+    pub quality_every: u64,
     /// Which weights the final export uses: raw, ema0.999 or ema0.9999.
     pub export_weights: WeightsChoice,
     /// A flow-matching model whose velocity is the frozen teacher (distillation).
@@ -102,6 +105,7 @@ impl Default for TrainConfig {
             threads: 0,
             checkpoint_every: 500,
             log_every: 50,
+            quality_every: 250,
             export_weights: WeightsChoice::Ema999,
             teacher: None,
         }

@@ -19,6 +19,7 @@ pub mod net;
 pub mod network;
 pub mod objective;
 pub mod optim;
+pub mod probe;
 pub mod train;
 pub mod unet;
 

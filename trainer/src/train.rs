@@ -8,6 +8,7 @@ use crate::config::TrainConfig;
 use crate::data::TrainingData;
 use crate::net::Mlp;
 use crate::objective::{self, LossConfig, Teacher};
+use crate::probe::{probe_size, QualityProbe};
 use anyhow::{bail, Context};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -260,9 +261,20 @@ pub fn run(
     } else {
         None
     };
+    let probe = (cfg.quality_every > 0).then(|| {
+        let n = probe_size(data.data_shape.iter().product());
+        QualityProbe::new(
+            data,
+            n,
+            state.net.sigma(),
+            cfg.seed,
+            data.normalized.device(),
+        )
+    });
     let started = Instant::now();
     let first_step = state.step;
     let mut first_loss: Option<f64> = None;
+    let mut last_probe = None;
     let save = |state: &TrainState, info: &mut RunInfo| -> anyhow::Result<()> {
         info.step = state.step;
         checkpoint::save(&paths.checkpoint(), state, info)
@@ -302,19 +314,31 @@ pub fn run(
                 reference
             );
         }
-        if step % cfg.log_every == 0 || step == cfg.steps {
+        let probed = probe
+            .as_ref()
+            .filter(|_| step % cfg.quality_every == 0 || step == cfg.steps)
+            .map(|p| p.measure(&state.net));
+        if step % cfg.log_every == 0 || step == cfg.steps || probed.is_some() {
             let elapsed = started.elapsed().as_secs_f64();
             let rate = (step - first_step) as f64 / elapsed.max(1e-9);
-            let line = serde_json::json!({
+            let mut line = serde_json::json!({
                 "step": step, "loss": stats.loss, "diag_err": stats.diag_err, "off_err": stats.off_err,
                 "grad_norm": stats.grad_norm, "lr": stats.lr, "steps_per_s": rate, "elapsed_s": elapsed,
             });
+            if let Some(q) = probed {
+                line["sw2_1"] = q.one_step.into();
+                line["sw2_2"] = q.two_steps.into();
+                last_probe = Some(q);
+            }
             // One write call per line, so a kill leaves whole lines far more often than not
             // (trim_log repairs the rest on resume).
             log.write_all(format!("{line}\n").as_bytes())?;
             if let Some(b) = &bar {
+                let quality = last_probe
+                    .map(|q| format!("  sW2 1-step {:.3} 2-step {:.3}", q.one_step, q.two_steps))
+                    .unwrap_or_default();
                 b.set_message(format!(
-                    "loss {:.4}  diag {:.4}  off {:.4}",
+                    "loss {:.4}  diag {:.4}  off {:.4}{quality}",
                     stats.loss, stats.diag_err, stats.off_err
                 ));
             }

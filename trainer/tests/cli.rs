@@ -50,6 +50,43 @@ const TINY: &[&str] = &[
 ];
 
 #[test]
+fn quality_probe_shows_in_the_log_and_changes_nothing() {
+    let dir = tempdir("probe");
+    let train = |name: &str, every: &str| {
+        let out = dir.join(name);
+        let o = run(&[&["train", "--out", s(&out), "--quality-every", every], TINY].concat());
+        assert!(o.status.success(), "{}", text(&o));
+        out
+    };
+    let (with, without) = (train("with", "7"), train("without", "0"));
+    // Probing draws nothing from libtorch's generator: the trained weights are bit-identical.
+    let model = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert_eq!(model(&with), model(&without));
+    let probes = |d: &Path| -> Vec<(u64, f64, f64)> {
+        std::fs::read_to_string(d.join("log.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v.get("sw2_1").is_some())
+            .map(|v| {
+                (
+                    v["step"].as_u64().unwrap(),
+                    v["sw2_1"].as_f64().unwrap(),
+                    v["sw2_2"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // Steps 7 and 14, and the last (20); each figure a positive, finite distance.
+    let seen = probes(&with);
+    assert_eq!(seen.iter().map(|p| p.0).collect::<Vec<_>>(), [7, 14, 20]);
+    assert!(seen
+        .iter()
+        .all(|p| p.1.is_finite() && p.1 > 0.0 && p.2.is_finite() && p.2 > 0.0));
+    assert!(probes(&without).is_empty());
+}
+
+#[test]
 fn datasets_and_help_teach() {
     let o = run(&["datasets"]);
     assert!(o.status.success());

@@ -73,12 +73,20 @@ pub fn plot_images(
     Ok(true)
 }
 
-/// Writes the loss curves of a run's JSONL log (weighted loss, raw diagonal and off-diagonal
-/// errors) as a PNG with a log y axis.
+/// Writes the curves of a run's JSONL log (weighted loss, raw diagonal and off-diagonal
+/// errors, and the quality probe's sliced W2 of 1- and 2-step samples where logged) as a PNG
+/// with a log y axis.
 pub fn plot_log(log: &Path, png: &Path) -> Result<(), QualityError> {
     let text = std::fs::read_to_string(log)?;
-    let mut series: [(&str, Vec<(f64, f64)>); 3] =
-        [("loss", vec![]), ("diag_err", vec![]), ("off_err", vec![])];
+    // The weighted loss barely moves over a run; the raw errors and the trainer's quality
+    // probe (sliced W2 of 1- and 2-step samples, `--quality-every`) are what show progress.
+    let mut series: [(&str, &str, Vec<(f64, f64)>); 5] = [
+        ("loss", "weighted loss", vec![]),
+        ("diag_err", "diagonal error", vec![]),
+        ("off_err", "off-diagonal error", vec![]),
+        ("sw2_1", "sliced W2, 1 step", vec![]),
+        ("sw2_2", "sliced W2, 2 steps", vec![]),
+    ];
     // A line that does not parse (a log edited by hand, or torn by a crash) is skipped: the
     // plot is a view of the log, not a validator of it.
     for line in text.lines() {
@@ -86,7 +94,7 @@ pub fn plot_log(log: &Path, png: &Path) -> Result<(), QualityError> {
             continue;
         };
         let step = v["step"].as_f64().unwrap_or(0.0);
-        for (key, points) in series.iter_mut() {
+        for (key, _, points) in series.iter_mut() {
             if let Some(y) = v[*key].as_f64().filter(|y| *y > 0.0) {
                 points.push((step, y));
             }
@@ -94,9 +102,14 @@ pub fn plot_log(log: &Path, png: &Path) -> Result<(), QualityError> {
     }
     let refs: Vec<(&str, &[(f64, f64)])> = series
         .iter()
-        .filter(|(_, p)| !p.is_empty())
-        .map(|(k, p)| (*k, p.as_slice()))
+        .filter(|(_, _, p)| !p.is_empty())
+        .map(|(_, label, p)| (*label, p.as_slice()))
         .collect();
-    plot::line_chart(png, "TRAINING LOSS", &refs, true)?;
+    plot::line_chart(
+        png,
+        "TRAINING LOSS, ERRORS, SLICED W2 OF 1/2-STEP SAMPLES",
+        &refs,
+        true,
+    )?;
     Ok(())
 }

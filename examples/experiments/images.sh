@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The images experiment behind docs/results.md §6: LSD vs PSD-M vs FM U-Nets on Fashion-MNIST
+# at one equal CPU budget, then FD (classifier features), pixel-space energy distance and
+# sliced W2, class coverage and image grids at N = 1, 2, 4, 8, with the ODE baseline on the
+# flow-matching model's velocity.
+#
+#   examples/experiments/images.sh             # train (finished runs are reused), evaluate
+#   PHASE=train examples/experiments/images.sh # only train
+#   PHASE=eval  examples/experiments/images.sh # only evaluate the finished runs
+#
+# Every training is single-threaded (--threads 1) and runs alone, one after another, so the
+# budget is CPU time. The step counts give each method the same budget: BUDGET_MIN minutes at
+# the speed each method runs on one core of this machine class (measured on the `small` preset
+# at batch 64: LSD 1.9, PSD-M 3.1, FM 3.6 steps/s; their JVPs cost LSD the most per step). The
+# counts are fixed (not a timer) so a rerun reproduces the same weights; each run's wall time
+# is in its log and in the report.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-out/images}
+PHASE=${PHASE:-all}
+PRESET=${PRESET:-small}
+BATCH=${BATCH:-64}
+BUDGET_MIN=${BUDGET_MIN:-25}
+N=${N:-10000}
+STEPS_LIST=${STEPS_LIST:-1,2,4,8}
+ODE_NFE=${ODE_NFE:-1,2,4,8,16}
+DATA=${DATA:-.deps/fashion-mnist/train-images-idx3-ubyte.gz}
+REFERENCE=${REFERENCE:-.deps/fashion-mnist/t10k-images-idx3-ubyte.gz}
+TARGET=${CARGO_TARGET_DIR:-target}
+T=$TARGET/release/flowmap-train
+
+# Steps per second per method on one core (see above); steps = budget × rate.
+declare -A RATE=([lsd]=1.9 [psd-midpoint]=3.1 [fm]=3.6)
+METHODS=${METHODS:-"lsd psd-midpoint fm"}
+
+[ -f "$DATA" ] || scripts/setup.sh
+cargo build --release --quiet -p flowmap-train
+mkdir -p "$OUT"
+
+steps_for() { python3 -c "print(int($BUDGET_MIN * 60 * ${RATE[$1]}))"; }
+
+if [ "$PHASE" = all ] || [ "$PHASE" = train ]; then
+  for m in $METHODS; do
+    dir=$OUT/$m
+    steps=$(steps_for "$m")
+    if [ -f "$dir/model.safetensors" ] && grep -q "^steps = $steps\$" "$dir/config.toml" 2>/dev/null; then
+      echo "[images] $m: finished run in $dir reused"
+      continue
+    fi
+    echo "[images] $m: $steps steps (budget $BUDGET_MIN min at ${RATE[$m]} steps/s), preset $PRESET, batch $BATCH"
+    rm -rf "$dir"
+    /usr/bin/time -f "%e" -o "$OUT/$m.wall" "$T" train --arch unet --unet-preset "$PRESET" \
+      --method "$m" --data "$DATA" --batch "$BATCH" --steps "$steps" --threads 1 \
+      --checkpoint-every 1000 --quiet --out "$dir" > "$OUT/$m.train.log" 2>&1
+    echo "[images] $m: done in $(cat "$OUT/$m.wall") s"
+  done
+fi
