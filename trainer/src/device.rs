@@ -39,7 +39,12 @@ pub fn parse_device(name: &str) -> anyhow::Result<Device> {
 /// A short human-readable name.
 pub fn describe(device: Device) -> String {
     match device {
-        Device::Cpu => format!("cpu ({} threads)", tch::get_num_threads()),
+        Device::Cpu => format!(
+            "cpu ({} threads, {}={})",
+            tch::get_num_threads(),
+            crate::omp::WAIT_POLICY,
+            crate::omp::wait_policy()
+        ),
         Device::Cuda(i) => format!("cuda:{i}"),
         other => format!("{other:?}"),
     }

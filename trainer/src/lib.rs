@@ -18,6 +18,7 @@ pub mod interpolant;
 pub mod net;
 pub mod network;
 pub mod objective;
+pub mod omp;
 pub mod optim;
 pub mod probe;
 pub mod train;

@@ -50,6 +50,34 @@ const TINY: &[&str] = &[
 ];
 
 #[test]
+fn openmp_threads_wait_passively_unless_the_user_says_otherwise() {
+    let dir = tempdir("omp");
+    let start_line = |policy: Option<&str>| {
+        let mut c = bin();
+        match policy {
+            Some(p) => c.env("OMP_WAIT_POLICY", p),
+            None => c.env_remove("OMP_WAIT_POLICY"),
+        };
+        let o = c
+            .args([&["train", "--out", s(&dir.join("run"))], TINY].concat())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        text(&o)
+            .lines()
+            .find(|l| l.starts_with("training "))
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        start_line(None).contains("OMP_WAIT_POLICY=PASSIVE"),
+        "{}",
+        start_line(None)
+    );
+    assert!(start_line(Some("ACTIVE")).contains("OMP_WAIT_POLICY=ACTIVE"));
+}
+
+#[test]
 fn quality_probe_shows_in_the_log_and_changes_nothing() {
     let dir = tempdir("probe");
     let train = |name: &str, every: &str| {
