@@ -73,6 +73,9 @@ pub fn plot_images(
     Ok(true)
 }
 
+/// A curve of the training log: its JSON key, its legend label and its (step, value) points.
+type LogSeries = (&'static str, &'static str, Vec<(f64, f64)>);
+
 /// Writes the curves of a run's JSONL log (weighted loss, raw diagonal and off-diagonal
 /// errors, and the quality probe's sliced W2 of 1- and 2-step samples where logged) as a PNG
 /// with a log y axis.
@@ -80,7 +83,7 @@ pub fn plot_log(log: &Path, png: &Path) -> Result<(), QualityError> {
     let text = std::fs::read_to_string(log)?;
     // The weighted loss barely moves over a run; the raw errors and the trainer's quality
     // probe (sliced W2 of 1- and 2-step samples, `--quality-every`) are what show progress.
-    let mut series: [(&str, &str, Vec<(f64, f64)>); 5] = [
+    let mut series: [LogSeries; 5] = [
         ("loss", "weighted loss", vec![]),
         ("diag_err", "diagonal error", vec![]),
         ("off_err", "off-diagonal error", vec![]),
