@@ -26,6 +26,10 @@ pub const SIDE: usize = 28;
 pub const INPUT: usize = SIDE * SIDE;
 /// Number of classes.
 pub const CLASSES: usize = 10;
+/// Fashion-MNIST's class names, by label (short forms for tables).
+pub const CLASS_NAMES: [&str; CLASSES] = [
+    "top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot",
+];
 /// Width of the penultimate features (what the FD compares).
 pub const FEATURES: usize = 128;
 const C1: usize = 16;
