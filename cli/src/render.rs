@@ -1,7 +1,7 @@
 //! Plain-text tables of an evaluation report.
 
 use flowmap_eval::classifier::CLASS_NAMES;
-use flowmap_eval::quality::{Equivalence, EvalReport, Row, FLOOR_LABEL};
+use flowmap_eval::quality::{is_floor, Equivalence, EvalReport, Row};
 
 /// A plain-text table of rows (JS for 2-D data, FD for 28×28 images, `-` where not measured).
 pub fn render(rows: &[Row]) -> String {
@@ -114,7 +114,7 @@ pub fn render_report(report: &EvalReport) -> String {
                 .euler
                 .iter()
                 .chain(&report.heun)
-                .filter(|r| r.label != FLOOR_LABEL),
+                .filter(|r| !is_floor(r)),
         )
         .collect();
     let coverage = render_coverage(&rows);
@@ -130,6 +130,7 @@ pub fn render_report(report: &EvalReport) -> String {
 mod tests {
     use super::*;
     use flowmap_eval::classifier::class_coverage;
+    use flowmap_eval::quality::FLOOR_LABEL;
 
     #[test]
     fn image_rows_show_fd_and_a_coverage_table() {

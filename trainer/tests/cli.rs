@@ -493,7 +493,7 @@ fn eval_with_a_held_out_reference_gives_fd_and_a_floor() {
     let labels: Vec<&str> = rows.iter().map(|r| r["label"].as_str().unwrap()).collect();
     assert_eq!(
         labels,
-        ["1 step", "2 steps", "base noise", "floor (ref vs ref)"]
+        ["1 step", "2 steps", "base noise", "floor (data vs ref)"]
     );
     for r in rows {
         let fd = r["fd"].as_f64().unwrap();

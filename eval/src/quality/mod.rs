@@ -29,7 +29,9 @@ pub use error::QualityError;
 pub use features::{FeatureScorer, CLASSIFIER_SHAPE};
 pub use ode::{base_sample, integrate, ode_sample, ode_table, Solver};
 pub use reference::{reference_and_floor_sets, reference_sets};
-pub use score::{floor_row, hist_grid, score, Row, FLOOR_LABEL, SLICED_DIRS};
+pub use score::{
+    floor_row, hist_grid, is_floor, score, Row, FLOOR_LABEL, HELD_OUT_FLOOR_LABEL, SLICED_DIRS,
+};
 
 /// Rows for each step count, plus the base-noise row (what the identity map would give, NFE 0)
 /// and the noise floor (reference vs a second reference).
@@ -183,8 +185,9 @@ pub fn evaluate(
     let features = FeatureScorer::for_reference(model.data_shape(), &reference)?;
     let feats = features.as_ref();
     let drawn = draw_steps(model, &spec.steps, n, spec.seed)?;
-    let flow_map = step_table_with_features(model, &drawn, &reference, &second, spec.seed, feats)?;
-    let (euler, heun, equivalence) = match &spec.ode_nfe {
+    let mut flow_map =
+        step_table_with_features(model, &drawn, &reference, &second, spec.seed, feats)?;
+    let (mut euler, mut heun, equivalence) = match &spec.ode_nfe {
         None => (vec![], vec![], vec![]),
         Some(nfes) => {
             let table = |s| ode_table(model, s, nfes, &reference, &second, n, spec.seed, feats);
@@ -193,6 +196,14 @@ pub fn evaluate(
             (euler, heun, eq)
         }
     };
+    // With a held-out reference the floor is the data vs it, not a second reference.
+    if spec.reference.is_some() {
+        for row in flow_map.iter_mut().chain(&mut euler).chain(&mut heun) {
+            if row.label == FLOOR_LABEL {
+                row.label = HELD_OUT_FLOOR_LABEL.into();
+            }
+        }
+    }
     Ok(Evaluation {
         report: EvalReport {
             model: model_name.to_string(),

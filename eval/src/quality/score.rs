@@ -93,8 +93,15 @@ pub fn steps_label(k: usize) -> String {
     format!("{k} step{}", if k == 1 { "" } else { "s" })
 }
 
-/// Label of the floor row.
+/// Label of the floor row (reference vs a second reference).
 pub const FLOOR_LABEL: &str = "floor (ref vs ref)";
+/// Label of the floor row with a held-out reference: the data (train split) vs it.
+pub const HELD_OUT_FLOOR_LABEL: &str = "floor (data vs ref)";
+
+/// Whether `row` is a floor row (either kind).
+pub fn is_floor(row: &Row) -> bool {
+    row.label == FLOOR_LABEL || row.label == HELD_OUT_FLOOR_LABEL
+}
 
 /// The noise floor: a second reference scored against the first.
 pub fn floor_row(second_reference: &[f32], reference: &[f32], dim: usize) -> Row {

@@ -386,7 +386,10 @@ fn image_rows_carry_fd_and_coverage_with_a_train_vs_test_floor() {
     assert_eq!(r.reference.as_deref(), Some(test.to_str().unwrap()));
     assert_eq!(r.classifier_accuracy, Some(0.9027));
     let labels: Vec<&str> = r.flow_map.iter().map(|r| r.label.as_str()).collect();
-    assert_eq!(labels, ["1 step", "2 steps", "base noise", FLOOR_LABEL]);
+    assert_eq!(
+        labels,
+        ["1 step", "2 steps", "base noise", HELD_OUT_FLOOR_LABEL]
+    );
     for row in r.flow_map.iter().chain(&r.euler).chain(&r.heun) {
         let fd = row.fd.unwrap();
         assert!(fd.is_finite() && fd >= 0.0, "{}: {fd}", row.label);
@@ -403,7 +406,12 @@ fn image_rows_carry_fd_and_coverage_with_a_train_vs_test_floor() {
             .fd
             .unwrap()
     };
-    assert!(fd(FLOOR_LABEL) < 0.5 * fd("base noise"), "{r:?}");
+    assert!(fd(HELD_OUT_FLOOR_LABEL) < 0.5 * fd("base noise"), "{r:?}");
+    assert!(r
+        .euler
+        .iter()
+        .chain(&r.heun)
+        .all(|r| r.label != FLOOR_LABEL));
     assert!(r.equivalence.iter().any(|e| e.metric == "fd"));
     // 2-D data: no classifier metrics.
     let spec2 = EvalSpec {
