@@ -86,7 +86,7 @@ pub fn render_report(report: &EvalReport) -> String {
             report.model, report.data
         ),
         Some(r) => format!(
-            "Flow map {} ({n} samples vs {n} of {r}; floor = {n} of {} vs the same):\n",
+            "Flow map {} ({n} samples vs {n} of {r}; floor = {n} of {} vs that reference):\n",
             report.model, report.data
         ),
     };
