@@ -38,6 +38,10 @@ pub struct EvalArgs {
     /// Tensor name inside a .safetensors data file.
     #[arg(long)]
     pub data_key: Option<String>,
+    /// Held-out reference to score against instead of --data (e.g. Fashion-MNIST's test
+    /// split); the floor row is then a same-size subset of --data scored against it.
+    #[arg(long)]
+    pub reference: Option<String>,
     /// Step counts to evaluate.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
     pub steps: Vec<usize>,

@@ -59,6 +59,7 @@ pub fn cmd_eval(a: EvalArgs) -> anyhow::Result<()> {
     let spec = EvalSpec {
         data: a.data.clone(),
         data_key: a.data_key.clone(),
+        reference: a.reference.clone(),
         steps: a.steps.clone(),
         n: a.n,
         seed: a.seed,
@@ -66,6 +67,9 @@ pub fn cmd_eval(a: EvalArgs) -> anyhow::Result<()> {
     };
     let eval =
         quality::evaluate(&model, &a.model.display().to_string(), &spec).map_err(|e| match e {
+            quality::QualityError::Spec(s) if a.reference.is_some() => {
+                anyhow::anyhow!("--data/--reference: {s}")
+            }
             quality::QualityError::Spec(s) => anyhow::anyhow!("--data: {s}"),
             other => anyhow::Error::new(other),
         })?;

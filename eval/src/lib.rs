@@ -4,6 +4,8 @@
 //!   loaders and writers.
 //! - [`metrics`]: energy distance, sliced Wasserstein-2, RBF-MMD and 2-D histogram KL/JS, with
 //!   a [`metrics::Report`] that puts each next to its noise floor.
+//! - [`classifier`]: the Fashion-MNIST classifier (pure-Rust forward of committed weights)
+//!   whose features give the image FD ([`metrics::frechet_distance`]) and class coverage.
 //! - [`plot`]: PNG scatter-density panels, line charts and image grids.
 //! - [`quality`]: a model file's sample quality (flow map at N steps, the ODE baseline on its
 //!   diagonal, NFE equivalence, plots): an [`quality::EvalSpec`] in, an
@@ -11,6 +13,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod classifier;
 pub mod datasets;
 pub mod metrics;
 pub mod plot;

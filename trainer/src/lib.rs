@@ -7,6 +7,7 @@
 //! model subcommands (`sample`, `eval`, `inspect`) are `flowmap_cli`'s; [`cli`] adds training.
 
 pub mod checkpoint;
+pub mod classifier;
 pub mod cli;
 pub mod config;
 pub mod data;

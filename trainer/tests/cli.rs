@@ -494,6 +494,84 @@ fn idx_images_train_export_and_plot() {
     );
 }
 
+/// An IDX file of `n` 28×28 images: a bright square of random size and place on black.
+fn square_images(path: &Path, n: u32, seed: u64) {
+    let mut rng = flowmap_eval::Rng::new(seed);
+    let mut b = vec![0u8, 0, 8, 3];
+    for dim in [n, 28, 28] {
+        b.extend_from_slice(&dim.to_be_bytes());
+    }
+    for _ in 0..n {
+        let (size, y0, x0) = (4 + rng.below(10), rng.below(14), rng.below(14));
+        for y in 0..28 {
+            for x in 0..28 {
+                let inside = (y0..y0 + size).contains(&y) && (x0..x0 + size).contains(&x);
+                b.push(if inside { 230 } else { 0 });
+            }
+        }
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+/// A tiny model trained on 28×28 images, evaluated with `--reference` (a held-out file): every
+/// row has a finite FD and class coverage, the floor row is there, and the JSON names the
+/// reference and the classifier's accuracy.
+#[test]
+fn eval_with_a_held_out_reference_gives_fd_and_a_floor() {
+    let d = tempdir("fd");
+    let (train, test) = (d.join("train-ubyte"), d.join("t10k-ubyte"));
+    square_images(&train, 80, 1);
+    square_images(&test, 40, 2);
+    let out = d.join("run");
+    let mut args = vec!["train", "--data", s(&train), "--out", s(&out)];
+    args.extend_from_slice(TINY);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let model = out.join("model.safetensors");
+    let eval = |json: bool| {
+        let mut a = vec![
+            "eval",
+            "--model",
+            s(&model),
+            "--data",
+            s(&train),
+            "--reference",
+            s(&test),
+            "--steps",
+            "1,2",
+            "--n",
+            "30",
+            "--no-ode",
+        ];
+        if json {
+            a.push("--json");
+        }
+        let o = run(&a);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let report: serde_json::Value = serde_json::from_str(&eval(true)).unwrap();
+    assert_eq!(report["reference"].as_str(), Some(s(&test)));
+    assert_eq!(report["n"], 30);
+    assert!(report["classifier_accuracy"].as_f64().unwrap() > 0.85);
+    let rows = report["flow_map"].as_array().unwrap();
+    let labels: Vec<&str> = rows.iter().map(|r| r["label"].as_str().unwrap()).collect();
+    assert_eq!(
+        labels,
+        ["1 step", "2 steps", "base noise", "floor (data vs ref)"]
+    );
+    for r in rows {
+        let fd = r["fd"].as_f64().unwrap();
+        assert!(fd.is_finite() && fd >= 0.0, "{r}");
+        assert_eq!(r["coverage"]["fractions"].as_array().unwrap().len(), 10);
+    }
+    let table = eval(false);
+    assert!(
+        table.contains("FD") && table.contains("Class coverage"),
+        "{table}"
+    );
+}
+
 /// `--arch unet` trains a U-Net on images with every method's objective (LSD here: exact
 /// tangents by forward-mode AD), prints its size and cost, exports a format-2 model the runtime
 /// reads, checkpoints and resumes; 2-D data is refused before training.

@@ -7,6 +7,7 @@
 //! a whole number of rows, an empty set): those are programming errors, not data conditions.
 
 mod distance;
+mod frechet;
 mod hist;
 mod report;
 
@@ -14,6 +15,7 @@ pub use distance::{
     energy_distance, energy_distance_unbiased, median_bandwidth, mmd_rbf, sliced_w2, subsample,
     w2_sq_sorted, BANDWIDTH_MAX_POINTS, ENERGY_MAX_POINTS, ENERGY_U_MAX_POINTS, MMD_MAX_POINTS,
 };
+pub use frechet::{frechet_distance, frechet_distance_fits, symmetric_eigen, GaussianFit};
 pub use hist::{hist_js, hist_kl, js_divergence, kl_divergence, Grid2, Hist2};
 pub use report::{Metrics, Report, ReportConfig};
 

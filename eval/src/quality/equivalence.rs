@@ -16,7 +16,7 @@ pub fn smallest_matching_nfe(target: f64, curve: &[(usize, f64)]) -> Option<usiz
 pub struct Equivalence {
     /// Flow-map steps (= its NFE).
     pub steps: usize,
-    /// `energy_u`, `sliced_w2` or `js`.
+    /// `energy_u`, `sliced_w2`, `js` (2-D) or `fd` (28×28 images).
     pub metric: String,
     /// The flow map's value.
     pub flow_map: f64,
@@ -30,11 +30,12 @@ pub struct Equivalence {
 type MetricFn = fn(&Row) -> Option<f64>;
 
 /// Metric accessors by name, in table order.
-fn metric_fns() -> [(&'static str, MetricFn); 3] {
+fn metric_fns() -> [(&'static str, MetricFn); 4] {
     [
         ("energy_u", |r| Some(r.energy_u)),
         ("sliced_w2", |r| Some(r.sliced_w2)),
         ("js", |r| r.js),
+        ("fd", |r| r.fd),
     ]
 }
 

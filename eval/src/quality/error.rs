@@ -19,6 +19,8 @@ pub enum QualityError {
     Data(DataError),
     /// A plot could not be written.
     Plot(std::io::Error),
+    /// The feature classifier could not run (its file, or images it cannot read).
+    Classifier(crate::classifier::ClassifierError),
 }
 
 impl fmt::Display for QualityError {
@@ -28,6 +30,7 @@ impl fmt::Display for QualityError {
             QualityError::Sample { what, source } => write!(f, "{what}: {source}"),
             QualityError::Data(e) => write!(f, "{e}"),
             QualityError::Plot(e) => write!(f, "cannot write the plot: {e}"),
+            QualityError::Classifier(e) => write!(f, "{e}"),
         }
     }
 }
@@ -38,6 +41,7 @@ impl std::error::Error for QualityError {
             QualityError::Sample { source, .. } => Some(source),
             QualityError::Data(e) => Some(e),
             QualityError::Plot(e) => Some(e),
+            QualityError::Classifier(e) => Some(e),
             QualityError::Spec(_) => None,
         }
     }
@@ -52,5 +56,11 @@ impl From<DataError> for QualityError {
 impl From<std::io::Error> for QualityError {
     fn from(e: std::io::Error) -> Self {
         QualityError::Plot(e)
+    }
+}
+
+impl From<crate::classifier::ClassifierError> for QualityError {
+    fn from(e: crate::classifier::ClassifierError) -> Self {
+        QualityError::Classifier(e)
     }
 }

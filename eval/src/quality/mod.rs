@@ -1,5 +1,8 @@
 //! Sample quality of a model file, measured on samples drawn through the runtime (what users
-//! run), against a fresh reference sample, with the reference-vs-reference noise floor.
+//! run), against a fresh reference sample, with the reference-vs-reference noise floor, or
+//! against a held-out reference (a test split) with the train-vs-test floor ([`reference`]).
+//! Rows of 1×28×28 images also carry the FD of the Fashion-MNIST classifier's features and
+//! its class coverage ([`features`]).
 //!
 //! A spec in ([`EvalSpec`]), a report out ([`Evaluation`]): no printing here (the command lines
 //! render the report). Besides the flow map at N steps, the same file is evaluated as a plain
@@ -11,19 +14,24 @@
 pub mod draw;
 pub mod equivalence;
 pub mod error;
+pub mod features;
 pub mod ode;
 pub mod plots;
+pub mod reference;
 pub mod score;
 
-use crate::datasets::{self, DataError, Rng, Toy};
 use flowmap::Model;
 use std::path::Path;
 
 pub use draw::{draw_steps, sample, StepSamples, CHUNK};
 pub use equivalence::{equivalences, smallest_matching_nfe, Equivalence};
 pub use error::QualityError;
+pub use features::{FeatureScorer, CLASSIFIER_SHAPE};
 pub use ode::{base_sample, integrate, ode_sample, ode_table, Solver};
-pub use score::{floor_row, hist_grid, score, Row, SLICED_DIRS};
+pub use reference::{reference_and_floor_sets, reference_sets};
+pub use score::{
+    floor_row, hist_grid, is_floor, score, Row, FLOOR_LABEL, HELD_OUT_FLOOR_LABEL, SLICED_DIRS,
+};
 
 /// Rows for each step count, plus the base-noise row (what the identity map would give, NFE 0)
 /// and the noise floor (reference vs a second reference).
@@ -59,38 +67,47 @@ pub fn step_table(
     rows
 }
 
-/// Reference samples for evaluation: fresh draws for a built-in set, otherwise two disjoint
-/// random halves of the file (the model's data, so the floor is the sampling noise).
-pub fn reference_sets(
-    name: &str,
-    key: Option<&str>,
-    n: usize,
-) -> Result<(Vec<f32>, Vec<f32>), DataError> {
-    if let Some(toy) = Toy::from_name(name) {
-        return Ok((toy.sample(n, 1_000_003), toy.sample(n, 2_000_003)));
+/// [`step_table`] with the classifier metrics (FD, coverage) on every row where `features`
+/// is given.
+pub fn step_table_with_features(
+    model: &Model,
+    drawn: &[StepSamples],
+    reference: &[f32],
+    second_reference: &[f32],
+    seed: u64,
+    features: Option<&FeatureScorer>,
+) -> Result<Vec<Row>, QualityError> {
+    let mut rows = step_table(model, drawn, reference, second_reference, seed);
+    if features.is_some() {
+        // The rows' samples in step_table's order: each step count, base noise, floor.
+        let base = base_sample(model, reference.len() / model.dim(), seed);
+        let samples = drawn
+            .iter()
+            .map(|d| d.samples.as_slice())
+            .chain([base.as_slice(), second_reference]);
+        for (row, s) in rows.iter_mut().zip(samples) {
+            row.add_features(features, s)?;
+        }
     }
-    let ds = datasets::load_named(name, key, 0, 0)?;
-    let mut idx: Vec<usize> = (0..ds.n).collect();
-    Rng::new(12_345).shuffle(&mut idx);
-    let half = (ds.n / 2).min(n);
-    let take = |ids: &[usize]| {
-        ids.iter()
-            .flat_map(|&i| ds.row(i).to_vec())
-            .collect::<Vec<f32>>()
-    };
-    Ok((take(&idx[..half]), take(&idx[half..2 * half])))
+    Ok(rows)
 }
 
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct EvalSpec {
-    /// Reference data: a built-in data set or a data file.
+    /// The model's data: a built-in data set or a data file (the reference, and the floor's
+    /// second set, unless `reference` is given).
     pub data: String,
-    /// Tensor name inside a .safetensors data file.
+    /// Tensor name inside a .safetensors data file (`data` and `reference`).
     pub data_key: Option<String>,
+    /// A held-out reference (e.g. Fashion-MNIST's test split) to score against instead of
+    /// `data`; the floor is then a same-size subset of `data` scored against it
+    /// ([`reference_and_floor_sets`]).
+    pub reference: Option<String>,
     /// Flow-map step counts (each ≥ 1).
     pub steps: Vec<usize>,
-    /// Samples per row (and reference size; a data file gives at most half its rows).
+    /// Samples per row (and reference size; a data file gives at most half its rows, a
+    /// `reference` file at most all of its rows).
     pub n: usize,
     /// Seed of the base noise (the reference uses other seeds).
     pub seed: u64,
@@ -104,8 +121,13 @@ pub struct EvalSpec {
 pub struct EvalReport {
     /// Model file.
     pub model: String,
-    /// Reference data.
+    /// The model's data.
     pub data: String,
+    /// The held-out reference scored against, if not `data` (the floor is then `data` vs it).
+    pub reference: Option<String>,
+    /// Test-split accuracy of the classifier behind `fd` and `coverage` (`None` when the rows
+    /// carry no FD: data other than 1×28×28 images in [−1, 1]).
+    pub classifier_accuracy: Option<f64>,
     /// Samples per row (and reference size).
     pub n: usize,
     /// Data dimension.
@@ -146,7 +168,12 @@ pub fn evaluate(
             "ODE evaluation counts must be positive".into(),
         ));
     }
-    let (reference, second) = reference_sets(&spec.data, spec.data_key.as_deref(), spec.n)?;
+    let (reference, second) = reference_and_floor_sets(
+        &spec.data,
+        spec.data_key.as_deref(),
+        spec.reference.as_deref(),
+        spec.n,
+    )?;
     let dim = model.dim();
     if reference.len() % dim != 0 || reference.len() / dim < 2 || second.len() / dim < 2 {
         return Err(QualityError::Spec(format!(
@@ -155,21 +182,36 @@ pub fn evaluate(
         )));
     }
     let n = reference.len() / dim;
+    let features = FeatureScorer::for_reference(model.data_shape(), &reference)?;
+    let feats = features.as_ref();
     let drawn = draw_steps(model, &spec.steps, n, spec.seed)?;
-    let flow_map = step_table(model, &drawn, &reference, &second, spec.seed);
-    let (euler, heun, equivalence) = match &spec.ode_nfe {
+    let mut flow_map =
+        step_table_with_features(model, &drawn, &reference, &second, spec.seed, feats)?;
+    let (mut euler, mut heun, equivalence) = match &spec.ode_nfe {
         None => (vec![], vec![], vec![]),
         Some(nfes) => {
-            let table = |s| ode_table(model, s, nfes, &reference, &second, n, spec.seed);
+            let table = |s| ode_table(model, s, nfes, &reference, &second, n, spec.seed, feats);
             let (euler, heun) = (table(Solver::Euler)?, table(Solver::Heun)?);
             let eq = equivalences(&flow_map, &euler, &heun);
             (euler, heun, eq)
         }
     };
+    // With a held-out reference the floor is the data vs it, not a second reference.
+    if spec.reference.is_some() {
+        for row in flow_map.iter_mut().chain(&mut euler).chain(&mut heun) {
+            if row.label == FLOOR_LABEL {
+                row.label = HELD_OUT_FLOOR_LABEL.into();
+            }
+        }
+    }
     Ok(Evaluation {
         report: EvalReport {
             model: model_name.to_string(),
             data: spec.data.clone(),
+            reference: spec.reference.clone(),
+            classifier_accuracy: features
+                .as_ref()
+                .and_then(FeatureScorer::classifier_accuracy),
             n,
             dim,
             flow_map,

@@ -3,6 +3,7 @@
 
 use super::draw::CHUNK;
 use super::error::QualityError;
+use super::features::FeatureScorer;
 use super::score::{floor_row, score, Row};
 use flowmap::{Model, NormalRng};
 
@@ -121,7 +122,9 @@ pub fn ode_sample(
     Ok(x)
 }
 
-/// ODE rows for each usable NFE count (Heun skips odd counts), then the floor row.
+/// ODE rows for each usable NFE count (Heun skips odd counts), then the floor row; with
+/// classifier features where `features` is given.
+#[allow(clippy::too_many_arguments)] // one table: the model, what to run, what to score against
 pub fn ode_table(
     model: &Model,
     solver: Solver,
@@ -130,6 +133,7 @@ pub fn ode_table(
     second_reference: &[f32],
     n: usize,
     seed: u64,
+    features: Option<&FeatureScorer>,
 ) -> Result<Vec<Row>, QualityError> {
     let dim = model.dim();
     let mut rows = Vec::new();
@@ -138,14 +142,12 @@ pub fn ode_table(
             continue;
         }
         let s = ode_sample(model, solver, nfe, n, seed)?;
-        rows.push(score(
-            format!("{} {nfe}", solver.name()),
-            nfe,
-            &s,
-            reference,
-            dim,
-        ));
+        let mut row = score(format!("{} {nfe}", solver.name()), nfe, &s, reference, dim);
+        row.add_features(features, &s)?;
+        rows.push(row);
     }
-    rows.push(floor_row(second_reference, reference, dim));
+    let mut floor = floor_row(second_reference, reference, dim);
+    floor.add_features(features, second_reference)?;
+    rows.push(floor);
     Ok(rows)
 }

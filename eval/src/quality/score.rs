@@ -1,5 +1,8 @@
 //! One row of a quality table: a sample scored against the reference.
 
+use super::error::QualityError;
+use super::features::FeatureScorer;
+use crate::classifier::Coverage;
 use crate::metrics::{self, Grid2};
 
 /// Random directions of the sliced W2 (the reference numbers in docs/results.md use 512).
@@ -21,6 +24,27 @@ pub struct Row {
     pub sliced_w2: f64,
     /// Histogram Jensen–Shannon divergence (2-D data only; grid from [`hist_grid`]).
     pub js: Option<f64>,
+    /// Fréchet distance of the Fashion-MNIST classifier's features to the reference's
+    /// (1×28×28 images in [−1, 1] only; see [`FeatureScorer`]).
+    pub fd: Option<f64>,
+    /// The classifier's predicted-class histogram against uniform (as `fd`).
+    pub coverage: Option<Coverage>,
+}
+
+impl Row {
+    /// Fills `fd` and `coverage` from `samples` (the row's samples) when there is a scorer.
+    pub fn add_features(
+        &mut self,
+        features: Option<&FeatureScorer>,
+        samples: &[f32],
+    ) -> Result<(), QualityError> {
+        if let Some(f) = features {
+            let (fd, coverage) = f.measure(samples)?;
+            self.fd = Some(fd);
+            self.coverage = Some(coverage);
+        }
+        Ok(())
+    }
 }
 
 /// The histogram grid for 2-D data: the paper's checker grid (64×64 over [−1.1, 1.1]²) when
@@ -48,7 +72,8 @@ pub fn hist_grid(reference: &[f32], dim: usize) -> Option<Grid2> {
     Some(Grid2::new(lo, hi, 64))
 }
 
-/// Metrics of `samples` against `reference` (row-major, `dim` columns).
+/// Metrics of `samples` against `reference` (row-major, `dim` columns); the classifier
+/// metrics are added by [`Row::add_features`].
 pub fn score(label: String, nfe: usize, samples: &[f32], reference: &[f32], dim: usize) -> Row {
     let js = hist_grid(reference, dim).map(|g| metrics::hist_js(samples, reference, &g));
     Row {
@@ -58,6 +83,8 @@ pub fn score(label: String, nfe: usize, samples: &[f32], reference: &[f32], dim:
         energy_u: metrics::energy_distance_unbiased(samples, reference, dim),
         sliced_w2: metrics::sliced_w2(samples, reference, dim, SLICED_DIRS, 0),
         js,
+        fd: None,
+        coverage: None,
     }
 }
 
@@ -66,13 +93,17 @@ pub fn steps_label(k: usize) -> String {
     format!("{k} step{}", if k == 1 { "" } else { "s" })
 }
 
+/// Label of the floor row (reference vs a second reference).
+pub const FLOOR_LABEL: &str = "floor (ref vs ref)";
+/// Label of the floor row with a held-out reference: the data (train split) vs it.
+pub const HELD_OUT_FLOOR_LABEL: &str = "floor (data vs ref)";
+
+/// Whether `row` is a floor row (either kind).
+pub fn is_floor(row: &Row) -> bool {
+    row.label == FLOOR_LABEL || row.label == HELD_OUT_FLOOR_LABEL
+}
+
 /// The noise floor: a second reference scored against the first.
 pub fn floor_row(second_reference: &[f32], reference: &[f32], dim: usize) -> Row {
-    score(
-        "floor (ref vs ref)".into(),
-        0,
-        second_reference,
-        reference,
-        dim,
-    )
+    score(FLOOR_LABEL.into(), 0, second_reference, reference, dim)
 }

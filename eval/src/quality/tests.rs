@@ -4,6 +4,7 @@
 use super::*;
 use crate::metrics::Grid2;
 use flowmap::schema::*;
+use std::path::Path;
 /// A 2-D model (σ = 1, mean 0, std 1, ReLU) whose network is given by its layers
 /// `(n_out, n_in, weight, bias)`; layer 0's inputs are `[s, t, x0, x1]`.
 fn model(hidden: Vec<usize>, layers: &[(usize, usize, Vec<f32>, Vec<f32>)]) -> Model {
@@ -202,6 +203,8 @@ fn row(label: &str, nfe: usize, v: f64) -> Row {
         energy_u: v,
         sliced_w2: v,
         js: Some(v),
+        fd: None,
+        coverage: None,
     }
 }
 
@@ -252,4 +255,177 @@ fn histogram_grid_follows_the_reference() {
     let g = hist_grid(&rings, 2).unwrap();
     assert!(g.lo[0] < -3.0 && g.hi[1] > 3.0 && g.bins == 64);
     assert_eq!(hist_grid(&rings, 1), None);
+}
+
+/// A 1×28×28 image model (σ = 0.5, data space = pixel space): a random 16-unit MLP.
+fn image_model() -> Model {
+    let meta = ModelMeta {
+        format_version: FORMAT_VERSION,
+        architecture: Architecture::Mlp {
+            data_shape: vec![1, 28, 28],
+            hidden: vec![16],
+            activation: Activation::Relu,
+            time_embedding: TimeEmbedding::Raw,
+        },
+        interpolant: Interpolant::Linear,
+        sigma: 0.5,
+        normalization: Normalization {
+            mean: vec![0.0; 784],
+            std: vec![1.0; 784],
+        },
+        provenance: Provenance {
+            method: "test".into(),
+            steps: 0,
+            seed: 0,
+            weights: "raw".into(),
+            trainer: "test".into(),
+            dataset: String::new(),
+        },
+    };
+    Model::from_bytes(&flowmap::write::ModelBuilder::random(meta, 4).to_bytes()).unwrap()
+}
+
+/// An IDX file of `n` 28×28 images: a square of pixel value `hi`, random size and place, on a
+/// background of `lo` (so files can be told apart by their values).
+fn write_idx(path: &Path, n: usize, seed: u64, lo: u8, hi: u8) {
+    let mut rng = crate::Rng::new(seed);
+    let mut b = vec![0u8, 0, 8, 3];
+    for d in [n as u32, 28, 28] {
+        b.extend_from_slice(&d.to_be_bytes());
+    }
+    for _ in 0..n {
+        let (s, y0, x0) = (
+            4 + rng.below(10) as usize,
+            rng.below(14) as usize,
+            rng.below(14) as usize,
+        );
+        for y in 0..28 {
+            for x in 0..28 {
+                let inside = (y0..y0 + s).contains(&y) && (x0..x0 + s).contains(&x);
+                b.push(if inside { hi } else { lo });
+            }
+        }
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("flowmap-quality-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn an_explicit_reference_is_scored_against_and_the_floor_is_data_vs_it() {
+    let d = temp("refsets");
+    let (train, test) = (d.join("train-ubyte"), d.join("t10k-ubyte"));
+    // Train pixels 0/100 (values < 0), test pixels 155/255 (values > 0).
+    write_idx(&train, 50, 1, 0, 100);
+    write_idx(&test, 12, 2, 155, 255);
+    let (reference, second) = reference_and_floor_sets(
+        train.to_str().unwrap(),
+        None,
+        Some(test.to_str().unwrap()),
+        20,
+    )
+    .unwrap();
+    assert_eq!(
+        reference.len(),
+        12 * 784,
+        "all of a reference smaller than n"
+    );
+    assert_eq!(
+        second.len(),
+        12 * 784,
+        "the floor set has the reference's size"
+    );
+    assert!(
+        reference.iter().all(|&v| v > 0.0),
+        "the reference is the test file"
+    );
+    assert!(
+        second.iter().all(|&v| v < 0.0),
+        "the floor set is the data file"
+    );
+    let (r5, s5) = reference_and_floor_sets(
+        train.to_str().unwrap(),
+        None,
+        Some(test.to_str().unwrap()),
+        5,
+    )
+    .unwrap();
+    assert_eq!((r5.len(), s5.len()), (5 * 784, 5 * 784));
+    // Rows of another shape are refused with both names.
+    let e = reference_and_floor_sets(train.to_str().unwrap(), None, Some("checkerboard"), 5)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("checkerboard") && e.contains("train-ubyte"),
+        "{e}"
+    );
+}
+
+#[test]
+fn image_rows_carry_fd_and_coverage_with_a_train_vs_test_floor() {
+    let d = temp("imgeval");
+    let (train, test) = (d.join("train-ubyte"), d.join("t10k-ubyte"));
+    write_idx(&train, 300, 1, 0, 255);
+    write_idx(&test, 200, 2, 0, 255);
+    let spec = EvalSpec {
+        data: train.display().to_string(),
+        data_key: None,
+        reference: Some(test.display().to_string()),
+        steps: vec![1, 2],
+        n: 150,
+        seed: 3,
+        ode_nfe: Some(vec![2]),
+    };
+    let eval = evaluate(&image_model(), "tiny", &spec).unwrap();
+    let r = &eval.report;
+    assert_eq!((r.n, r.dim), (150, 784));
+    assert_eq!(r.reference.as_deref(), Some(test.to_str().unwrap()));
+    assert_eq!(r.classifier_accuracy, Some(0.9027));
+    let labels: Vec<&str> = r.flow_map.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        ["1 step", "2 steps", "base noise", HELD_OUT_FLOOR_LABEL]
+    );
+    for row in r.flow_map.iter().chain(&r.euler).chain(&r.heun) {
+        let fd = row.fd.unwrap();
+        assert!(fd.is_finite() && fd >= 0.0, "{}: {fd}", row.label);
+        let c = row.coverage.as_ref().unwrap();
+        assert!((c.fractions.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert!(row.js.is_none(), "no histogram JS for images");
+    }
+    // Squares from the same generator are much closer to each other than noise is to them.
+    let fd = |label: &str| {
+        r.flow_map
+            .iter()
+            .find(|r| r.label == label)
+            .unwrap()
+            .fd
+            .unwrap()
+    };
+    assert!(fd(HELD_OUT_FLOOR_LABEL) < 0.5 * fd("base noise"), "{r:?}");
+    assert!(r
+        .euler
+        .iter()
+        .chain(&r.heun)
+        .all(|r| r.label != FLOOR_LABEL));
+    assert!(r.equivalence.iter().any(|e| e.metric == "fd"));
+    // 2-D data: no classifier metrics.
+    let spec2 = EvalSpec {
+        data: "checkerboard".into(),
+        reference: None,
+        n: 50,
+        ode_nfe: None,
+        ..spec
+    };
+    let eval = evaluate(&time_model([1.0, 0.0]), "2d", &spec2).unwrap();
+    assert!(eval
+        .report
+        .flow_map
+        .iter()
+        .all(|r| r.fd.is_none() && r.coverage.is_none()));
+    assert_eq!(eval.report.classifier_accuracy, None);
 }
