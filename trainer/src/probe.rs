@@ -49,7 +49,7 @@ impl QualityProbe {
     pub fn new(data: &TrainingData, n: usize, sigma: f64, seed: u64, device: Device) -> Self {
         let dim = data.data_shape.iter().product::<usize>();
         let n = n.min(data.n).max(1);
-        let mut rng = Rng::new(seed ^ 0x5052_4f42_45); // "PROBE": a stream of its own
+        let mut rng = Rng::new(seed ^ 0x0050_524f_4245); // "PROBE": a stream of its own
         let mut rows: Vec<usize> = (0..data.n).collect();
         rng.shuffle(&mut rows);
         rows.truncate(n);
