@@ -12,8 +12,9 @@ mod hist;
 mod report;
 
 pub use distance::{
-    energy_distance, energy_distance_unbiased, median_bandwidth, mmd_rbf, sliced_w2, subsample,
-    w2_sq_sorted, BANDWIDTH_MAX_POINTS, ENERGY_MAX_POINTS, ENERGY_U_MAX_POINTS, MMD_MAX_POINTS,
+    energy_cap, energy_distance, energy_distance_unbiased, median_bandwidth, mmd_rbf, sliced_w2,
+    subsample, w2_sq_sorted, BANDWIDTH_MAX_POINTS, ENERGY_MAX_POINTS, ENERGY_U_MAX_POINTS,
+    MMD_MAX_POINTS,
 };
 pub use frechet::{frechet_distance, frechet_distance_fits, symmetric_eigen, GaussianFit};
 pub use hist::{hist_js, hist_kl, js_divergence, kl_divergence, Grid2, Hist2};

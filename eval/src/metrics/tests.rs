@@ -278,3 +278,12 @@ fn energy_unbiased_floor_is_zero_on_average() {
 fn energy_unbiased_needs_two_rows() {
     energy_distance_unbiased(&[0.0], &[1.0, 2.0], 1);
 }
+
+#[test]
+fn energy_caps_shrink_only_above_64_dimensions() {
+    assert_eq!(energy_cap(ENERGY_U_MAX_POINTS, 2), 8000);
+    assert_eq!(energy_cap(ENERGY_U_MAX_POINTS, 64), 8000);
+    // 28×28 images: 8000·√(64/784) = 2285.7 → 2285 points, the pair cost of 64 dimensions.
+    assert_eq!(energy_cap(ENERGY_U_MAX_POINTS, 784), 2285);
+    assert_eq!(energy_cap(ENERGY_MAX_POINTS, 784), 1142);
+}
