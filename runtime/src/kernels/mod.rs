@@ -37,15 +37,19 @@
 //! are plain IEEE operations, never contracted, in both families.
 
 pub(crate) mod activation;
+mod attention;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx2;
 #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
 mod avx512;
 mod driver;
 mod microkernel;
+mod norm;
 mod packed;
 mod portable;
 
+pub(crate) use driver::Conv3x3;
+pub(crate) use norm::GroupNorm;
 pub(crate) use packed::Packed;
 #[cfg(test)]
 use packed::NR;
@@ -104,6 +108,77 @@ pub(crate) fn linear(
             unsafe { avx2::forward(w, bias, batch, src, act, dst) }
         }
         Kernel::Portable => portable::forward(w, bias, batch, src, act, dst),
+    }
+}
+
+/// `dst[positions × n]` = the 3×3 convolution described by `g` of the zero-padded HWC map
+/// `src`, with the weights `w` packed in im2col column order (`k = 9·cin`, column
+/// `(ky·3 + kx)·cin + ci`). Gives the bits of [`linear`] on the im2col rows (same order of
+/// accumulation), without building them.
+///
+/// # Panics
+/// If the shapes are inconsistent or the slices too short (a bug in this crate).
+pub(crate) fn conv3x3(w: &Packed, bias: &[f32], g: &Conv3x3, src: &[f32], dst: &mut [f32]) {
+    assert!(
+        w.k == 9 * g.cin && dst.len() >= g.positions * w.n && bias.len() >= w.padded_n(),
+        "conv3x3: inconsistent shapes"
+    );
+    match Kernel::detect() {
+        #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
+        Kernel::Avx512 => {
+            // SAFETY: `detect` returns `Avx512` only where AVX-512F was detected at run time.
+            unsafe { avx512::conv3x3(w, bias, g, src, dst) }
+        }
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        Kernel::Avx2Fma => {
+            // SAFETY: `detect` returns `Avx2Fma` only where AVX2 and FMA were detected.
+            unsafe { avx2::conv3x3(w, bias, g, src, dst) }
+        }
+        Kernel::Portable => portable::conv3x3(w, bias, g, src, dst),
+    }
+}
+
+/// GroupNorm (+ scale/shift, SiLU, padding) of `job` into `dst`, vectorised with the widest
+/// instruction set available (the same bits on every one: see [`norm`]). `coef` holds
+/// 3·ch floats and `stats` 2·ch.
+pub(crate) fn group_norm(job: &GroupNorm, coef: &mut [f32], stats: &mut [f64], dst: &mut [f32]) {
+    match Kernel::detect() {
+        #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
+        Kernel::Avx512 => {
+            // SAFETY: `detect` returns `Avx512` only where AVX-512F was detected at run time.
+            unsafe { avx512::group_norm(job, coef, stats, dst) }
+        }
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        Kernel::Avx2Fma => {
+            // SAFETY: `detect` returns `Avx2Fma` only where AVX2 and FMA were detected.
+            unsafe { avx2::group_norm(job, coef, stats, dst) }
+        }
+        Kernel::Portable => norm::run(job, coef, stats, dst),
+    }
+}
+
+/// Multi-head softmax attention of one map ([`attention::run`]): `qkv` is `[p, 3·ch]`,
+/// `out` `[p, ch]`, `scratch` `p·ch + p` floats. The same bits on every instruction set.
+pub(crate) fn attention(
+    p: usize,
+    ch: usize,
+    heads: usize,
+    qkv: &[f32],
+    scratch: &mut [f32],
+    out: &mut [f32],
+) {
+    match Kernel::detect() {
+        #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
+        Kernel::Avx512 => {
+            // SAFETY: `detect` returns `Avx512` only where AVX-512F was detected at run time.
+            unsafe { avx512::attention(p, ch, heads, qkv, scratch, out) }
+        }
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        Kernel::Avx2Fma => {
+            // SAFETY: `detect` returns `Avx2Fma` only where AVX2 and FMA were detected.
+            unsafe { avx2::attention(p, ch, heads, qkv, scratch, out) }
+        }
+        Kernel::Portable => attention::run(p, ch, heads, qkv, scratch, out),
     }
 }
 
