@@ -81,8 +81,8 @@ unsafe fn store<K: MicroKernel>(v: K::Row, row: &mut [f32], c0: usize) {
 }
 
 /// `dst[batch × n] = act(src[batch × k] · Wᵀ + bias)`: `MR`-row tiles of `NP` panels, then
-/// leftover rows (and batch 1) one at a time with `NP1` panels per tile; then the
-/// activation. Shapes are checked by the caller ([`super::linear`]).
+/// one 4-row tile if 4 or more rows are left (and `MR > 4`), then leftover rows (and batch
+/// 1) one at a time with `NP1` panels per tile; then the activation. Shapes are checked by the caller ([`super::linear`]).
 ///
 /// # Safety
 /// The CPU must support `K`'s instruction set.
@@ -121,12 +121,36 @@ pub(crate) unsafe fn forward<K: MicroKernel, const MR: usize, const NP: usize, c
             q += 1;
         }
     }
+    // Half-height tiles for a leftover of 4 or more rows, as in `conv3x3`.
+    let (s_rest, d_rest) = if MR > 4 && batch - full * MR >= 4 {
+        let (s4, s_rest) = s_rest.split_at(4 * k);
+        let (d4, d_rest) = d_rest.split_at_mut(4 * n);
+        let mut q = 0;
+        while q + NP <= np {
+            // SAFETY: as above.
+            unsafe { tile::<K, 4, NP>(w, bias, q, s4, d4) };
+            q += NP;
+        }
+        while q < np {
+            // SAFETY: as above.
+            unsafe { tile::<K, 4, 1>(w, bias, q, s4, d4) };
+            q += 1;
+        }
+        (s_rest, d_rest)
+    } else {
+        (s_rest, d_rest)
+    };
     for (s, d) in s_rest.chunks_exact(k).zip(d_rest.chunks_exact_mut(n)) {
         let mut q = 0;
         while q + NP1 <= np {
             // SAFETY: as above.
             unsafe { tile::<K, 1, NP1>(w, bias, q, s, d) };
             q += NP1;
+        }
+        while q + NP <= np {
+            // SAFETY: as above.
+            unsafe { tile::<K, 1, NP>(w, bias, q, s, d) };
+            q += NP;
         }
         while q < np {
             // SAFETY: as above.
@@ -229,8 +253,9 @@ unsafe fn conv_tile<K: MicroKernel, const MR: usize, const NP: usize>(
 }
 
 /// `dst[positions × n]` = the 3×3 convolution (weights `w`, `k = 9·cin`, im2col order) of
-/// the padded map `src` described by `g`: `MR`-position tiles of `NP` panels, then leftover
-/// positions one at a time with `NP1` panels per tile. No activation.
+/// the padded map `src` described by `g`: `MR`-position tiles of `NP` panels, then one
+/// 4-position tile if 4 or more are left, then leftover positions one at a time with `NP1`
+/// panels per tile. No activation.
 ///
 /// # Safety
 /// The CPU must support `K`'s instruction set.
@@ -262,6 +287,24 @@ pub(crate) unsafe fn conv3x3<K: MicroKernel, const MR: usize, const NP: usize, c
         }
         i += MR;
     }
+    // Half-height tiles for a leftover of 4 or more positions (a 14×14 map leaves 4 after
+    // 8-row tiles): single-position tiles have too few independent accumulators to hide
+    // the FMA latency.
+    if MR > 4 && g.positions - i >= 4 {
+        let d = &mut dst[i * n..(i + 4) * n];
+        let mut q = 0;
+        while q + NP <= np {
+            // SAFETY: as above.
+            unsafe { conv_tile::<K, 4, NP>(w, bias, q, g, i, src, d) };
+            q += NP;
+        }
+        while q < np {
+            // SAFETY: as above.
+            unsafe { conv_tile::<K, 4, 1>(w, bias, q, g, i, src, d) };
+            q += 1;
+        }
+        i += 4;
+    }
     while i < g.positions {
         let d = &mut dst[i * n..(i + 1) * n];
         let mut q = 0;
@@ -269,6 +312,11 @@ pub(crate) unsafe fn conv3x3<K: MicroKernel, const MR: usize, const NP: usize, c
             // SAFETY: as above.
             unsafe { conv_tile::<K, 1, NP1>(w, bias, q, g, i, src, d) };
             q += NP1;
+        }
+        while q + NP <= np {
+            // SAFETY: as above.
+            unsafe { conv_tile::<K, 1, NP>(w, bias, q, g, i, src, d) };
+            q += NP;
         }
         while q < np {
             // SAFETY: as above.

@@ -455,6 +455,208 @@ mod tests {
         }
     }
 
+    /// im2col rows of the padded map `src` (`hi × wi`, `cin` channels): the product of
+    /// [`linear`] on them is the convolution [`conv3x3`] computes.
+    fn im2col(
+        src: &[f32],
+        cin: usize,
+        hi: usize,
+        wi: usize,
+        stride: usize,
+    ) -> (Vec<f32>, usize, usize) {
+        let (ho, wo) = ((hi - 1) / stride + 1, (wi - 1) / stride + 1);
+        let wp = wi + 2;
+        let mut col = Vec::new();
+        for oy in 0..ho {
+            for ox in 0..wo {
+                for t in 0..9 {
+                    let (y, x) = (oy * stride + t / 3, ox * stride + t % 3);
+                    col.extend_from_slice(&src[(y * wp + x) * cin..(y * wp + x + 1) * cin]);
+                }
+            }
+        }
+        (col, ho, wo)
+    }
+
+    /// The implicit 3×3 convolution gives the bits of the dense kernel on explicit im2col
+    /// rows (every instruction set, full and partial tiles, strides 1 and 2, odd sizes),
+    /// and the portable build gives the unfused family's bits.
+    #[test]
+    fn conv3x3_equals_linear_on_im2col_rows() {
+        for &(cin, cout, hi, wi, stride) in &[
+            (1usize, 8usize, 5usize, 5usize, 1usize),
+            (3, 33, 7, 6, 1),
+            (5, 16, 14, 14, 1),
+            (4, 40, 9, 7, 2),
+            (17, 3, 6, 9, 2),
+            (8, 64, 3, 11, 1),
+        ] {
+            let (hp, wp) = (hi + 2, wi + 2);
+            // Padded input: zeros on the ring, mixed-sign values inside.
+            let mut src = vec![0.0f32; hp * wp * cin];
+            for y in 1..=hi {
+                for x in 1..=wi {
+                    for c in 0..cin {
+                        src[(y * wp + x) * cin + c] =
+                            libm::sinf((y * 31 + x * 7 + c) as f32 * 0.37);
+                    }
+                }
+            }
+            let k = 9 * cin;
+            let w: Vec<f32> = (0..cout * k)
+                .map(|i| libm::cosf(i as f32 * 0.173))
+                .collect();
+            let pk = Packed::new(&w, cout, k, 0, k);
+            let bias: Vec<f32> = (0..pk.padded_n()).map(|j| j as f32 * 0.01).collect();
+            let (col, ho, wo) = im2col(&src, cin, hi, wi, stride);
+            let p = ho * wo;
+            let g = Conv3x3 {
+                cin,
+                padded_width: wp,
+                out_width: wo,
+                positions: p,
+                stride,
+            };
+            let mut want = vec![0.0f32; p * cout];
+            linear(&pk, &bias, p, &col, None, &mut want);
+            let mut got = vec![0.0f32; p * cout];
+            conv3x3(&pk, &bias, &g, &src, &mut got);
+            assert_eq!(got, want, "cin={cin} cout={cout} {hi}x{wi} stride {stride}");
+            let mut port = vec![0.0f32; p * cout];
+            portable::conv3x3(&pk, &bias, &g, &src, &mut port);
+            let mut port_want = vec![0.0f32; p * cout];
+            portable::forward(&pk, &bias, p, &col, None, &mut port_want);
+            assert_eq!(port, port_want, "portable");
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                let mut v = vec![0.0f32; p * cout];
+                // SAFETY: AVX2 and FMA support were just detected.
+                unsafe { avx2::conv3x3(&pk, &bias, &g, &src, &mut v) };
+                if Kernel::detect().fused() {
+                    assert_eq!(v, want, "avx2+fma");
+                }
+            }
+        }
+    }
+
+    /// GroupNorm and attention give the portable build's bits on every instruction set
+    /// (they are plain IEEE operations in a fixed order), and GroupNorm's padded output is
+    /// its plain output with a ring of zeros.
+    #[test]
+    fn group_norm_and_attention_are_the_same_on_every_instruction_set() {
+        let (h, w, ch, groups) = (5usize, 7usize, 24usize, 4usize);
+        let src: Vec<f32> = (0..h * w * ch)
+            .map(|i| libm::sinf(i as f32 * 0.71) * 3.0 + 0.5)
+            .collect();
+        let gamma: Vec<f32> = (0..ch).map(|c| 1.0 + c as f32 * 0.01).collect();
+        let beta: Vec<f32> = (0..ch).map(|c| c as f32 * -0.02).collect();
+        let ss: Vec<f32> = (0..2 * ch).map(|c| libm::cosf(c as f32)).collect();
+        for (scale_shift, silu, padded) in [
+            (None, false, false),
+            (Some(&ss[..]), true, true),
+            (None, true, false),
+        ] {
+            let job = GroupNorm {
+                src: &src,
+                ch,
+                groups,
+                eps: 1e-5,
+                gamma: &gamma,
+                beta: &beta,
+                scale_shift,
+                silu,
+                size: (h, w),
+                padded,
+            };
+            let len = (h + 2) * (w + 2) * ch;
+            let (mut coef, mut stats) = (vec![0.0f32; 3 * ch], vec![0.0f64; 2 * ch]);
+            let mut want = vec![f32::NAN; len];
+            norm::run(&job, &mut coef, &mut stats, &mut want);
+            let mut got = vec![f32::NAN; len];
+            group_norm(&job, &mut coef, &mut stats, &mut got);
+            assert_eq!(
+                got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "group norm {silu} {padded}"
+            );
+            if padded {
+                let plain = GroupNorm {
+                    padded: false,
+                    ..job
+                };
+                let mut flat = vec![0.0f32; h * w * ch];
+                group_norm(&plain, &mut coef, &mut stats, &mut flat);
+                for y in 0..h + 2 {
+                    for x in 0..w + 2 {
+                        let v = &got[(y * (w + 2) + x) * ch..(y * (w + 2) + x + 1) * ch];
+                        if y == 0 || x == 0 || y == h + 1 || x == w + 1 {
+                            assert!(v.iter().all(|&z| z == 0.0), "ring ({y}, {x})");
+                        } else {
+                            let q = (y - 1) * w + x - 1;
+                            assert_eq!(v, &flat[q * ch..(q + 1) * ch]);
+                        }
+                    }
+                }
+            } else if !silu {
+                // x̂ = (y − β)/γ has mean 0 and variance 1 over each group.
+                let cg = ch / groups;
+                for gi in 0..groups {
+                    let xs: Vec<f64> = (0..h * w)
+                        .flat_map(|q| (gi * cg..(gi + 1) * cg).map(move |c| (q, c)))
+                        .map(|(q, c)| ((got[q * ch + c] - beta[c]) / gamma[c]) as f64)
+                        .collect();
+                    let n = xs.len() as f64;
+                    let mean = xs.iter().sum::<f64>() / n;
+                    let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+                    assert!(
+                        mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4,
+                        "group {gi}: {mean} {var}"
+                    );
+                }
+            }
+        }
+        let (p, ach, heads) = (19usize, 48usize, 3usize);
+        let qkv: Vec<f32> = (0..p * 3 * ach)
+            .map(|i| libm::sinf(i as f32 * 0.29))
+            .collect();
+        let mut scratch = vec![0.0f32; p * ach + p];
+        let mut want = vec![0.0f32; p * ach];
+        attention::run(p, ach, heads, &qkv, &mut scratch, &mut want);
+        let mut got = vec![0.0f32; p * ach];
+        attention(p, ach, heads, &qkv, &mut scratch, &mut got);
+        assert_eq!(got, want, "attention");
+        // Against a direct f64 softmax attention.
+        let d = ach / heads;
+        for qi in 0..p {
+            for j in 0..heads {
+                let sc: Vec<f64> = (0..p)
+                    .map(|ki| {
+                        (0..d)
+                            .map(|e| {
+                                qkv[qi * 3 * ach + j * d + e] as f64
+                                    * qkv[ki * 3 * ach + ach + j * d + e] as f64
+                            })
+                            .sum::<f64>()
+                            / (d as f64).sqrt()
+                    })
+                    .collect();
+                let m = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = sc.iter().map(|s| libm::exp(s - m)).collect();
+                let z: f64 = e.iter().sum();
+                for c in 0..d {
+                    let o: f64 = (0..p)
+                        .map(|ki| e[ki] / z * qkv[ki * 3 * ach + 2 * ach + j * d + c] as f64)
+                        .sum();
+                    let g = got[qi * ach + j * d + c] as f64;
+                    assert!(
+                        (g - o).abs() <= 1e-5 * (1.0 + o.abs()),
+                        "attention ({qi}, {j}, {c}): {g} vs {o}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn packing_uses_the_requested_columns() {
         // [2, 5] matrix, columns 2..5 packed.
