@@ -18,7 +18,7 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::kernels::{self, Conv3x3, GroupNorm, Packed};
+use crate::kernels::{self, Conv3x3, GroupNorm, Packed, WinogradWeights};
 use crate::schema::{
     Activation, Attention, Conv, ResBlock, Step, UnetPlan, MAX_UNET_BLOCKS, MAX_UNET_LEVELS,
 };
@@ -29,6 +29,8 @@ struct Dense {
     packed: Packed,
     /// Zero-padded to whole panels.
     bias: Vec<f32>,
+    /// The Winograd-domain weights of a stride-1 3×3 convolution over an even-sized map.
+    winograd: Option<WinogradWeights>,
 }
 
 impl Dense {
@@ -37,7 +39,11 @@ impl Dense {
         let packed = Packed::new(weight, n, k, 0, k);
         let mut bias = bias;
         bias.resize(packed.padded_n(), 0.0);
-        Dense { packed, bias }
+        Dense {
+            packed,
+            bias,
+            winograd: None,
+        }
     }
 
     /// A convolution's weight `[cout, cin, k, k]` in im2col column order.
@@ -51,7 +57,11 @@ impl Dense {
                 }
             }
         }
-        Dense::new(&w, bias, c.cout, kk * c.cin)
+        let mut d = Dense::new(&w, bias, c.cout, kk * c.cin);
+        if uses_winograd(c) {
+            d.winograd = Some(WinogradWeights::new(weight, c.cout, c.cin));
+        }
+        d
     }
 
     fn apply(&self, rows: usize, src: &[f32], act: Option<Activation>, dst: &mut [f32]) {
@@ -122,6 +132,9 @@ struct Sizes {
     map: usize,
     /// Largest zero-padded input of a 3×3 convolution.
     pad: usize,
+    /// Largest Winograd input and product matrices (16 · tiles · channels).
+    wino_in: usize,
+    wino_out: usize,
     /// Largest qkv map.
     qkv: usize,
     /// Attention scratch: kᵀ and one score row (positions · (channels + 1)).
@@ -140,6 +153,9 @@ pub(crate) struct UnetScratch {
     r: Vec<f32>,
     /// The input of a 3×3 convolution, zero-padded (`(h + 2) × (w + 2)` positions).
     pad: Vec<f32>,
+    /// Winograd scratch: the transformed input and the 16 products.
+    wv: Vec<f32>,
+    wm: Vec<f32>,
     qkv: Vec<f32>,
     scores: Vec<f32>,
     skips: Vec<f32>,
@@ -159,6 +175,8 @@ impl UnetScratch {
             &self.t,
             &self.r,
             &self.pad,
+            &self.wv,
+            &self.wm,
             &self.qkv,
             &self.scores,
             &self.skips,
@@ -273,6 +291,8 @@ impl Unet {
         grow(&mut s.t, z.map)?;
         grow(&mut s.r, z.map)?;
         grow(&mut s.pad, z.pad)?;
+        grow(&mut s.wv, z.wino_in)?;
+        grow(&mut s.wm, z.wino_out)?;
         grow(&mut s.qkv, z.qkv)?;
         grow(&mut s.scores, z.scores)?;
         grow(&mut s.skips, z.skips)?;
@@ -358,13 +378,13 @@ impl Unet {
             match op {
                 Op::Conv(c, d) => {
                     pad(&s.h, c.cin, c.input, &mut s.pad);
-                    conv(c, d, &s.h, &s.pad, &mut s.r);
+                    conv(c, d, &s.h, &s.pad, &mut s.wv, &mut s.wm, &mut s.r);
                     core::mem::swap(&mut s.h, &mut s.r);
                     (ch, size) = (c.cout, c.output);
                 }
                 Op::Upsample(c, d) => {
                     upsample(&s.h, ch, size, c.input, &mut s.pad);
-                    conv(c, d, &s.h, &s.pad, &mut s.r);
+                    conv(c, d, &s.h, &s.pad, &mut s.wv, &mut s.wm, &mut s.r);
                     core::mem::swap(&mut s.h, &mut s.r);
                     (ch, size) = (c.cout, c.output);
                 }
@@ -413,7 +433,15 @@ impl Unet {
             padded: true,
         };
         kernels::group_norm(&job, &mut s.coef, &mut s.stats, &mut s.pad);
-        conv(&self.out_conv.0, &self.out_conv.1, &s.h, &s.pad, &mut s.r);
+        conv(
+            &self.out_conv.0,
+            &self.out_conv.1,
+            &s.h,
+            &s.pad,
+            &mut s.wv,
+            &mut s.wm,
+            &mut s.r,
+        );
     }
 
     fn res(&self, r: &Res, s: &mut UnetScratch, g: usize, eps: f32) {
@@ -434,7 +462,9 @@ impl Unet {
             padded: true,
         };
         kernels::group_norm(&job, &mut s.coef, &mut s.stats, &mut s.pad);
-        conv(&r.shape1, &r.conv1, &s.h, &s.pad, &mut s.r);
+        conv(
+            &r.shape1, &r.conv1, &s.h, &s.pad, &mut s.wv, &mut s.wm, &mut s.r,
+        );
         // pad = silu(norm2(r)·(1 + scale) + shift); r = conv2(pad)
         let job = GroupNorm {
             src: &s.r[..p * cout],
@@ -449,7 +479,9 @@ impl Unet {
             padded: true,
         };
         kernels::group_norm(&job, &mut s.coef, &mut s.stats, &mut s.pad);
-        conv(&r.shape2, &r.conv2, &s.h, &s.pad, &mut s.r);
+        conv(
+            &r.shape2, &r.conv2, &s.h, &s.pad, &mut s.wv, &mut s.wm, &mut s.r,
+        );
         // r += skip(h)
         match &r.skip {
             Some(d) => {
@@ -507,6 +539,11 @@ fn sizes(plan: &UnetPlan) -> Sizes {
         let p = c.output.0 * c.output.1;
         let padded = (c.input.0 + 2).saturating_mul(c.input.1 + 2);
         z.pad = z.pad.max(padded.saturating_mul(c.cin));
+        if uses_winograd(c) {
+            let t16 = 16 * (c.input.0 / 2) * (c.input.1 / 2);
+            z.wino_in = z.wino_in.max(t16.saturating_mul(c.cin));
+            z.wino_out = z.wino_out.max(t16.saturating_mul(c.cout));
+        }
         z.map = z
             .map
             .max((c.input.0 * c.input.1).saturating_mul(c.cin.max(c.cout)));
@@ -549,11 +586,23 @@ fn sizes(plan: &UnetPlan) -> Sizes {
 
 /// 3×3 (padding 1, stride 1 or 2) convolution of the zero-padded map `padded`, or 1×1
 /// convolution of the HWC map `src`.
-fn conv(c: &Conv, d: &Dense, src: &[f32], padded: &[f32], dst: &mut [f32]) {
+fn conv(
+    c: &Conv,
+    d: &Dense,
+    src: &[f32],
+    padded: &[f32],
+    wv: &mut [f32],
+    wm: &mut [f32],
+    dst: &mut [f32],
+) {
     let (ho, wo) = c.output;
     let p = ho * wo;
     if c.kernel == 1 {
         d.apply(p, &src[..p * c.cin], None, &mut dst[..p * c.cout]);
+        return;
+    }
+    if let Some(wt) = &d.winograd {
+        kernels::winograd(wt, &d.bias, c.input, padded, wv, wm, &mut dst[..p * c.cout]);
         return;
     }
     let g = Conv3x3 {
@@ -564,6 +613,13 @@ fn conv(c: &Conv, d: &Dense, src: &[f32], padded: &[f32], dst: &mut [f32]) {
         stride: c.stride,
     };
     kernels::conv3x3(&d.packed, &d.bias, &g, padded, &mut dst[..p * c.cout]);
+}
+
+/// Whether a convolution runs as Winograd F(2×2, 3×3): 3×3, stride 1, even height and width
+/// (2×2 output tiles cover the map exactly), and wide enough for the 16 products to run on
+/// full register tiles (at 1–4 input channels the direct kernel is as fast).
+fn uses_winograd(c: &Conv) -> bool {
+    c.kernel == 3 && c.stride == 1 && c.input.0 % 2 == 0 && c.input.1 % 2 == 0 && c.cin >= 8
 }
 
 /// Writes the HWC map `src` (`ch` channels, `size`) into `dst` with a ring of zeros: the

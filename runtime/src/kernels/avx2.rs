@@ -115,3 +115,28 @@ pub(crate) unsafe fn attention(
 ) {
     super::attention::run(p, ch, heads, qkv, scratch, out)
 }
+
+/// Winograd input transform ([`super::winograd::input`]) vectorised with this instruction set.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn winograd_input(src: &[f32], cin: usize, size: (usize, usize), v: &mut [f32]) {
+    super::winograd::input(src, cin, size, v)
+}
+
+/// Winograd output transform ([`super::winograd::output`]) vectorised with this instruction
+/// set.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn winograd_output(
+    m: &[f32],
+    cout: usize,
+    size: (usize, usize),
+    bias: &[f32],
+    dst: &mut [f32],
+) {
+    super::winograd::output(m, cout, size, bias, dst)
+}

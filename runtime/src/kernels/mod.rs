@@ -47,12 +47,14 @@ mod microkernel;
 mod norm;
 mod packed;
 mod portable;
+mod winograd;
 
 pub(crate) use driver::Conv3x3;
 pub(crate) use norm::GroupNorm;
 pub(crate) use packed::Packed;
 #[cfg(test)]
 use packed::NR;
+pub(crate) use winograd::WinogradWeights;
 
 use crate::schema::Activation;
 
@@ -179,6 +181,51 @@ pub(crate) fn attention(
             unsafe { avx2::attention(p, ch, heads, qkv, scratch, out) }
         }
         Kernel::Portable => attention::run(p, ch, heads, qkv, scratch, out),
+    }
+}
+
+/// A stride-1 3×3 convolution by Winograd F(2×2, 3×3) ([`winograd`]) of the zero-padded map
+/// `src` (`(h + 2) × (w + 2) × cin`, `h` and `w` even) into `dst` (`[h·w, cout]`); `v` and
+/// `m` are scratch of `16·(h/2)·(w/2)·cin` and `…·cout` floats.
+pub(crate) fn winograd(
+    wts: &WinogradWeights,
+    bias: &[f32],
+    size: (usize, usize),
+    src: &[f32],
+    v: &mut [f32],
+    m: &mut [f32],
+    dst: &mut [f32],
+) {
+    let (cin, cout) = (wts.cin, wts.cout);
+    assert!(size.0 % 2 == 0 && size.1 % 2 == 0, "winograd: odd size");
+    let tiles = (size.0 / 2) * (size.1 / 2);
+    match Kernel::detect() {
+        #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
+        // SAFETY: `detect` returns `Avx512` only where AVX-512F was detected at run time.
+        Kernel::Avx512 => unsafe { avx512::winograd_input(src, cin, size, v) },
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        // SAFETY: `detect` returns `Avx2Fma` only where AVX2 and FMA were detected.
+        Kernel::Avx2Fma => unsafe { avx2::winograd_input(src, cin, size, v) },
+        Kernel::Portable => winograd::input(src, cin, size, v),
+    }
+    for (xi, u) in wts.u.iter().enumerate() {
+        linear(
+            u,
+            &wts.zeros,
+            tiles,
+            &v[xi * tiles * cin..(xi + 1) * tiles * cin],
+            None,
+            &mut m[xi * tiles * cout..(xi + 1) * tiles * cout],
+        );
+    }
+    match Kernel::detect() {
+        #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
+        // SAFETY: as above.
+        Kernel::Avx512 => unsafe { avx512::winograd_output(m, cout, size, bias, dst) },
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        // SAFETY: as above.
+        Kernel::Avx2Fma => unsafe { avx2::winograd_output(m, cout, size, bias, dst) },
+        Kernel::Portable => winograd::output(m, cout, size, bias, dst),
     }
 }
 
@@ -536,6 +583,102 @@ mod tests {
                     assert_eq!(v, want, "avx2+fma");
                 }
             }
+        }
+    }
+
+    /// Winograd F(2×2, 3×3) equals the direct convolution up to rounding (within
+    /// `4e-6` of the terms' magnitude), and its transforms give the portable build's bits on
+    /// every instruction set.
+    #[test]
+    fn winograd_equals_the_direct_convolution() {
+        for &(cin, cout, h, w) in &[
+            (8usize, 16usize, 4usize, 4usize),
+            (13, 33, 6, 10),
+            (32, 64, 14, 14),
+            (9, 5, 2, 8),
+        ] {
+            let wp = w + 2;
+            let mut src = vec![0.0f32; (h + 2) * wp * cin];
+            for y in 1..=h {
+                for x in 1..=w {
+                    for c in 0..cin {
+                        src[(y * wp + x) * cin + c] =
+                            libm::sinf((y * 31 + x * 7 + c * 3) as f32 * 0.37);
+                    }
+                }
+            }
+            // PyTorch layout [cout, cin, 3, 3] and its im2col packing.
+            let wt: Vec<f32> = (0..cout * cin * 9)
+                .map(|i| libm::cosf(i as f32 * 0.173) * 0.5)
+                .collect();
+            let k = 9 * cin;
+            let mut col_w = vec![0.0f32; cout * k];
+            for o in 0..cout {
+                for c in 0..cin {
+                    for t in 0..9 {
+                        col_w[o * k + t * cin + c] = wt[(o * cin + c) * 9 + t];
+                    }
+                }
+            }
+            let pk = Packed::new(&col_w, cout, k, 0, k);
+            let bias: Vec<f32> = (0..pk.padded_n()).map(|j| j as f32 * 0.01 - 0.1).collect();
+            let p = h * w;
+            let g = Conv3x3 {
+                cin,
+                padded_width: wp,
+                out_width: w,
+                positions: p,
+                stride: 1,
+            };
+            let mut want = vec![0.0f32; p * cout];
+            conv3x3(&pk, &bias, &g, &src, &mut want);
+            let wg = WinogradWeights::new(&wt, cout, cin);
+            let tiles = (h / 2) * (w / 2);
+            let (mut v, mut m) = (
+                vec![0.0f32; 16 * tiles * cin],
+                vec![0.0f32; 16 * tiles * cout],
+            );
+            let mut got = vec![f32::NAN; p * cout];
+            winograd(&wg, &bias, (h, w), &src, &mut v, &mut m, &mut got);
+            for q in 0..p {
+                for o in 0..cout {
+                    // Magnitude of the terms of this output.
+                    let (y, x) = (q / w, q % w);
+                    let mut mag = bias[o].abs() as f64;
+                    for t in 0..9 {
+                        let r = ((y + t / 3) * wp + x + t % 3) * cin;
+                        for c in 0..cin {
+                            mag += (src[r + c] as f64 * wt[(o * cin + c) * 9 + t] as f64).abs();
+                        }
+                    }
+                    let (a, b) = (got[q * cout + o] as f64, want[q * cout + o] as f64);
+                    assert!(
+                        (a - b).abs() <= 4e-6 * mag,
+                        "cin={cin} cout={cout} {h}x{w} ({q}, {o}): {a} vs {b} (terms {mag})"
+                    );
+                }
+            }
+            let mut pv = vec![0.0f32; v.len()];
+            winograd::input(&src, cin, (h, w), &mut pv);
+            let mut pd = vec![0.0f32; p * cout];
+            winograd::output(&m, cout, (h, w), &bias, &mut pd);
+            let mut wd = vec![0.0f32; p * cout];
+            match Kernel::detect() {
+                #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
+                // SAFETY: detected.
+                Kernel::Avx512 => unsafe {
+                    avx512::winograd_output(&m, cout, (h, w), &bias, &mut wd)
+                },
+                #[cfg(all(feature = "std", target_arch = "x86_64"))]
+                // SAFETY: detected.
+                Kernel::Avx2Fma => unsafe {
+                    avx2::winograd_output(&m, cout, (h, w), &bias, &mut wd)
+                },
+                Kernel::Portable => winograd::output(&m, cout, (h, w), &bias, &mut wd),
+            }
+            assert_eq!(v, pv, "input transform");
+            assert_eq!(wd, pd, "output transform");
+            assert_eq!(got, wd, "winograd output");
         }
     }
 
