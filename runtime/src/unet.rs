@@ -540,7 +540,8 @@ fn sizes(plan: &UnetPlan) -> Sizes {
         let padded = (c.input.0 + 2).saturating_mul(c.input.1 + 2);
         z.pad = z.pad.max(padded.saturating_mul(c.cin));
         if uses_winograd(c) {
-            let t16 = 16 * (c.input.0 / 2) * (c.input.1 / 2);
+            let tiles = (c.input.0 / 2) * (c.input.1 / 2);
+            let t16 = 16 * tiles.min(kernels::WINOGRAD_TILE_BLOCK);
             z.wino_in = z.wino_in.max(t16.saturating_mul(c.cin));
             z.wino_out = z.wino_out.max(t16.saturating_mul(c.cout));
         }

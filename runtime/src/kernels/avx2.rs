@@ -121,8 +121,14 @@ pub(crate) unsafe fn attention(
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn winograd_input(src: &[f32], cin: usize, size: (usize, usize), v: &mut [f32]) {
-    super::winograd::input(src, cin, size, v)
+pub(crate) unsafe fn winograd_input(
+    src: &[f32],
+    cin: usize,
+    size: (usize, usize),
+    tiles: (usize, usize),
+    v: &mut [f32],
+) {
+    super::winograd::input(src, cin, size, tiles, v)
 }
 
 /// Winograd output transform ([`super::winograd::output`]) vectorised with this instruction
@@ -135,8 +141,9 @@ pub(crate) unsafe fn winograd_output(
     m: &[f32],
     cout: usize,
     size: (usize, usize),
+    tiles: (usize, usize),
     bias: &[f32],
     dst: &mut [f32],
 ) {
-    super::winograd::output(m, cout, size, bias, dst)
+    super::winograd::output(m, cout, size, tiles, bias, dst)
 }

@@ -108,8 +108,14 @@ pub(crate) unsafe fn attention(
 /// # Safety
 /// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn winograd_input(src: &[f32], cin: usize, size: (usize, usize), v: &mut [f32]) {
-    super::winograd::input(src, cin, size, v)
+pub(crate) unsafe fn winograd_input(
+    src: &[f32],
+    cin: usize,
+    size: (usize, usize),
+    tiles: (usize, usize),
+    v: &mut [f32],
+) {
+    super::winograd::input(src, cin, size, tiles, v)
 }
 
 /// Winograd output transform ([`super::winograd::output`]) vectorised with this instruction
@@ -122,8 +128,9 @@ pub(crate) unsafe fn winograd_output(
     m: &[f32],
     cout: usize,
     size: (usize, usize),
+    tiles: (usize, usize),
     bias: &[f32],
     dst: &mut [f32],
 ) {
-    super::winograd::output(m, cout, size, bias, dst)
+    super::winograd::output(m, cout, size, tiles, bias, dst)
 }

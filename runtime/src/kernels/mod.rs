@@ -54,7 +54,7 @@ pub(crate) use norm::GroupNorm;
 pub(crate) use packed::Packed;
 #[cfg(test)]
 use packed::NR;
-pub(crate) use winograd::WinogradWeights;
+pub(crate) use winograd::{WinogradWeights, TILE_BLOCK as WINOGRAD_TILE_BLOCK};
 
 use crate::schema::Activation;
 
@@ -185,8 +185,9 @@ pub(crate) fn attention(
 }
 
 /// A stride-1 3×3 convolution by Winograd F(2×2, 3×3) ([`winograd`]) of the zero-padded map
-/// `src` (`(h + 2) × (w + 2) × cin`, `h` and `w` even) into `dst` (`[h·w, cout]`); `v` and
-/// `m` are scratch of `16·(h/2)·(w/2)·cin` and `…·cout` floats.
+/// `src` (`(h + 2) × (w + 2) × cin`, `h` and `w` even) into `dst` (`[h·w, cout]`), in blocks of
+/// [`winograd::TILE_BLOCK`] output tiles; `v` and `m` are scratch of `16·b·cin` and `16·b·cout`
+/// floats, `b` = min(tiles, block).
 pub(crate) fn winograd(
     wts: &WinogradWeights,
     bias: &[f32],
@@ -199,33 +200,41 @@ pub(crate) fn winograd(
     let (cin, cout) = (wts.cin, wts.cout);
     assert!(size.0 % 2 == 0 && size.1 % 2 == 0, "winograd: odd size");
     let tiles = (size.0 / 2) * (size.1 / 2);
-    match Kernel::detect() {
-        #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
-        // SAFETY: `detect` returns `Avx512` only where AVX-512F was detected at run time.
-        Kernel::Avx512 => unsafe { avx512::winograd_input(src, cin, size, v) },
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        // SAFETY: `detect` returns `Avx2Fma` only where AVX2 and FMA were detected.
-        Kernel::Avx2Fma => unsafe { avx2::winograd_input(src, cin, size, v) },
-        Kernel::Portable => winograd::input(src, cin, size, v),
-    }
-    for (xi, u) in wts.u.iter().enumerate() {
-        linear(
-            u,
-            &wts.zeros,
-            tiles,
-            &v[xi * tiles * cin..(xi + 1) * tiles * cin],
-            None,
-            &mut m[xi * tiles * cout..(xi + 1) * tiles * cout],
-        );
-    }
-    match Kernel::detect() {
-        #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
-        // SAFETY: as above.
-        Kernel::Avx512 => unsafe { avx512::winograd_output(m, cout, size, bias, dst) },
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        // SAFETY: as above.
-        Kernel::Avx2Fma => unsafe { avx2::winograd_output(m, cout, size, bias, dst) },
-        Kernel::Portable => winograd::output(m, cout, size, bias, dst),
+    // Block by block (each row of a product is independent of the others, so the blocking
+    // changes no bit).
+    let mut ta = 0;
+    while ta < tiles {
+        let tb = (ta + winograd::TILE_BLOCK).min(tiles);
+        let (nt, tr) = (tb - ta, (ta, tb));
+        match Kernel::detect() {
+            #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
+            // SAFETY: `detect` returns `Avx512` only where AVX-512F was detected at run time.
+            Kernel::Avx512 => unsafe { avx512::winograd_input(src, cin, size, tr, v) },
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            // SAFETY: `detect` returns `Avx2Fma` only where AVX2 and FMA were detected.
+            Kernel::Avx2Fma => unsafe { avx2::winograd_input(src, cin, size, tr, v) },
+            Kernel::Portable => winograd::input(src, cin, size, tr, v),
+        }
+        for (xi, u) in wts.u.iter().enumerate() {
+            linear(
+                u,
+                &wts.zeros,
+                nt,
+                &v[xi * nt * cin..(xi + 1) * nt * cin],
+                None,
+                &mut m[xi * nt * cout..(xi + 1) * nt * cout],
+            );
+        }
+        match Kernel::detect() {
+            #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
+            // SAFETY: as above.
+            Kernel::Avx512 => unsafe { avx512::winograd_output(m, cout, size, tr, bias, dst) },
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            // SAFETY: as above.
+            Kernel::Avx2Fma => unsafe { avx2::winograd_output(m, cout, size, tr, bias, dst) },
+            Kernel::Portable => winograd::output(m, cout, size, tr, bias, dst),
+        }
+        ta = tb;
     }
 }
 
@@ -634,10 +643,8 @@ mod tests {
             conv3x3(&pk, &bias, &g, &src, &mut want);
             let wg = WinogradWeights::new(&wt, cout, cin);
             let tiles = (h / 2) * (w / 2);
-            let (mut v, mut m) = (
-                vec![0.0f32; 16 * tiles * cin],
-                vec![0.0f32; 16 * tiles * cout],
-            );
+            let b = tiles.min(winograd::TILE_BLOCK);
+            let (mut v, mut m) = (vec![0.0f32; 16 * b * cin], vec![0.0f32; 16 * b * cout]);
             let mut got = vec![f32::NAN; p * cout];
             winograd(&wg, &bias, (h, w), &src, &mut v, &mut m, &mut got);
             for q in 0..p {
@@ -658,25 +665,28 @@ mod tests {
                     );
                 }
             }
+            // The last block's transforms (left in v and m), portable against this machine's.
+            let tr = ((tiles - 1) / b * b, tiles);
+            let nv = 16 * (tr.1 - tr.0) * cin;
             let mut pv = vec![0.0f32; v.len()];
-            winograd::input(&src, cin, (h, w), &mut pv);
-            let mut pd = vec![0.0f32; p * cout];
-            winograd::output(&m, cout, (h, w), &bias, &mut pd);
-            let mut wd = vec![0.0f32; p * cout];
+            winograd::input(&src, cin, (h, w), tr, &mut pv);
+            assert_eq!(v[..nv], pv[..nv], "input transform");
+            let mut pd = got.clone();
+            winograd::output(&m, cout, (h, w), tr, &bias, &mut pd);
+            let mut wd = got.clone();
             match Kernel::detect() {
                 #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
                 // SAFETY: detected.
                 Kernel::Avx512 => unsafe {
-                    avx512::winograd_output(&m, cout, (h, w), &bias, &mut wd)
+                    avx512::winograd_output(&m, cout, (h, w), tr, &bias, &mut wd)
                 },
                 #[cfg(all(feature = "std", target_arch = "x86_64"))]
                 // SAFETY: detected.
                 Kernel::Avx2Fma => unsafe {
-                    avx2::winograd_output(&m, cout, (h, w), &bias, &mut wd)
+                    avx2::winograd_output(&m, cout, (h, w), tr, &bias, &mut wd)
                 },
-                Kernel::Portable => winograd::output(&m, cout, (h, w), &bias, &mut wd),
+                Kernel::Portable => winograd::output(&m, cout, (h, w), tr, &bias, &mut wd),
             }
-            assert_eq!(v, pv, "input transform");
             assert_eq!(wd, pd, "output transform");
             assert_eq!(got, wd, "winograd output");
         }
