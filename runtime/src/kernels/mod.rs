@@ -605,6 +605,8 @@ mod tests {
             (13, 33, 6, 10),
             (32, 64, 14, 14),
             (9, 5, 2, 8),
+            // 72 tiles: two blocks.
+            (8, 16, 18, 16),
         ] {
             let wp = w + 2;
             let mut src = vec![0.0f32; (h + 2) * wp * cin];
