@@ -6,8 +6,10 @@
 //! column `(ky·3 + kx)·cin + ci`, the weights repacked to that order once at load), but read
 //! straight from a zero-padded copy of its input ([`kernels::conv3x3`]) instead of a 9×
 //! larger im2col matrix: profiling showed the im2col copies and their cache traffic cost
-//! more than a fifth of the forward pass. The GroupNorm before a convolution writes that
-//! padded input directly, with SiLU and the time scale/shift folded in
+//! more than a fifth of the forward pass. Stride-1 3×3 convolutions on even-sized maps with
+//! at least 8 input channels run as Winograd F(2×2, 3×3) from the same padded input
+//! ([`kernels::winograd`], 16/36 of the multiply-adds). The GroupNorm before a convolution
+//! writes that padded input directly, with SiLU and the time scale/shift folded in
 //! ([`kernels::group_norm`]); attention is [`kernels::attention`]. These kernels are
 //! compiled per instruction set and give the same bits on each. Each sample of a batch is
 //! computed alone, in the same order, so a row's result does not depend on its batch (same

@@ -1,4 +1,5 @@
-//! Numeric kernels: activations and the dense-layer kernel (and, next, convolution on it).
+//! Numeric kernels: activations, the dense-layer kernel, and the U-Net's convolutions
+//! (implicit 3×3 and Winograd, both on the dense kernel's tile), GroupNorm and attention.
 //!
 //! A layer computes `dst[b, j] = act(bias[j] + Σ_p W[j, p] · src[b, p])` over weights
 //! repacked at load time into column panels of [`NR`](packed::NR) = 16 outputs ([`Packed`]). The code is
@@ -184,7 +185,7 @@ pub(crate) fn attention(
     }
 }
 
-/// A stride-1 3×3 convolution by Winograd F(2×2, 3×3) ([`winograd`]) of the zero-padded map
+/// A stride-1 3×3 convolution by Winograd F(2×2, 3×3) ([`mod@winograd`]) of the zero-padded map
 /// `src` (`(h + 2) × (w + 2) × cin`, `h` and `w` even) into `dst` (`[h·w, cout]`), in blocks of
 /// [`winograd::TILE_BLOCK`] output tiles; `v` and `m` are scratch of `16·b·cin` and `16·b·cout`
 /// floats, `b` = min(tiles, block).
