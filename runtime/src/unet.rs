@@ -1,21 +1,26 @@
 //! The `unet` network (format 2): weights in the kernel layout, and its forward pass.
 //!
 //! Feature maps are kept position-major (HWC: `[H·W, channels]`), so that a 1×1
-//! convolution *is* a dense layer over the positions and a 3×3 convolution is a dense layer
-//! over the im2col rows (`[P_out, 9·cin]`, column `(ky·3 + kx)·cin + ci`, the weights
-//! repacked to that order once at load). Every product runs on the one packed,
-//! register-tiled kernel ([`kernels::linear`]); GroupNorm, SiLU, attention, the sampling
-//! steps and the concatenation are plain loops in a fixed order. Each sample of a batch is
-//! computed alone, in the same order, so a row's result does not depend on its batch
-//! (same machine ⇒ same bits). Nothing allocates: every buffer is in [`UnetScratch`], sized
-//! from the plan when the workspace grows.
+//! convolution *is* a dense layer over the positions ([`kernels::linear`]). A 3×3
+//! convolution is the same register-tiled product over the im2col rows (`[P_out, 9·cin]`,
+//! column `(ky·3 + kx)·cin + ci`, the weights repacked to that order once at load), but read
+//! straight from a zero-padded copy of its input ([`kernels::conv3x3`]) instead of a 9×
+//! larger im2col matrix: profiling showed the im2col copies and their cache traffic cost
+//! more than a fifth of the forward pass. Stride-1 3×3 convolutions on even-sized maps with
+//! at least 8 input channels run as Winograd F(2×2, 3×3) from the same padded input
+//! ([`kernels::winograd`], 16/36 of the multiply-adds). The GroupNorm before a convolution
+//! writes that padded input directly, with SiLU and the time scale/shift folded in
+//! ([`kernels::group_norm`]); attention is [`kernels::attention`]. These kernels are
+//! compiled per instruction set and give the same bits on each. Each sample of a batch is
+//! computed alone, in the same order, so a row's result does not depend on its batch (same
+//! machine ⇒ same bits). Nothing allocates: every buffer is in [`UnetScratch`], sized from
+//! the plan when the workspace grows.
 
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::kernels::activation::exp_approx;
-use crate::kernels::{self, Packed};
+use crate::kernels::{self, Conv3x3, GroupNorm, Packed, WinogradWeights};
 use crate::schema::{
     Activation, Attention, Conv, ResBlock, Step, UnetPlan, MAX_UNET_BLOCKS, MAX_UNET_LEVELS,
 };
@@ -26,6 +31,8 @@ struct Dense {
     packed: Packed,
     /// Zero-padded to whole panels.
     bias: Vec<f32>,
+    /// The Winograd-domain weights of a stride-1 3×3 convolution over an even-sized map.
+    winograd: Option<WinogradWeights>,
 }
 
 impl Dense {
@@ -34,7 +41,11 @@ impl Dense {
         let packed = Packed::new(weight, n, k, 0, k);
         let mut bias = bias;
         bias.resize(packed.padded_n(), 0.0);
-        Dense { packed, bias }
+        Dense {
+            packed,
+            bias,
+            winograd: None,
+        }
     }
 
     /// A convolution's weight `[cout, cin, k, k]` in im2col column order.
@@ -48,7 +59,11 @@ impl Dense {
                 }
             }
         }
-        Dense::new(&w, bias, c.cout, kk * c.cin)
+        let mut d = Dense::new(&w, bias, c.cout, kk * c.cin);
+        if uses_winograd(c) {
+            d.winograd = Some(WinogradWeights::new(weight, c.cout, c.cin));
+        }
+        d
     }
 
     fn apply(&self, rows: usize, src: &[f32], act: Option<Activation>, dst: &mut [f32]) {
@@ -117,11 +132,14 @@ pub(crate) struct Unet {
 struct Sizes {
     /// Largest feature map (positions × channels, concatenations included).
     map: usize,
-    /// Largest im2col matrix.
-    col: usize,
+    /// Largest zero-padded input of a 3×3 convolution.
+    pad: usize,
+    /// Largest Winograd input and product matrices (16 · tiles · channels).
+    wino_in: usize,
+    wino_out: usize,
     /// Largest qkv map.
     qkv: usize,
-    /// Largest score matrix (positions²).
+    /// Attention scratch: kᵀ and one score row (positions · (channels + 1)).
     scores: usize,
     /// All skips at once.
     skips: usize,
@@ -135,7 +153,11 @@ pub(crate) struct UnetScratch {
     h: Vec<f32>,
     t: Vec<f32>,
     r: Vec<f32>,
-    col: Vec<f32>,
+    /// The input of a 3×3 convolution, zero-padded (`(h + 2) × (w + 2)` positions).
+    pad: Vec<f32>,
+    /// Winograd scratch: the transformed input and the 16 products.
+    wv: Vec<f32>,
+    wm: Vec<f32>,
     qkv: Vec<f32>,
     scores: Vec<f32>,
     skips: Vec<f32>,
@@ -144,6 +166,8 @@ pub(crate) struct UnetScratch {
     emb_proj: Vec<f32>,
     /// GroupNorm's per-channel mean, scale and offset.
     coef: Vec<f32>,
+    /// GroupNorm's per-channel sums (f64).
+    stats: Vec<f64>,
 }
 
 impl UnetScratch {
@@ -152,7 +176,9 @@ impl UnetScratch {
             &self.h,
             &self.t,
             &self.r,
-            &self.col,
+            &self.pad,
+            &self.wv,
+            &self.wm,
             &self.qkv,
             &self.scores,
             &self.skips,
@@ -164,10 +190,10 @@ impl UnetScratch {
 }
 
 /// Grows `v` to at least `len` elements (zero-filled), reporting allocation failure.
-fn grow(v: &mut Vec<f32>, len: usize) -> Result<(), ()> {
+fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> Result<(), ()> {
     if v.len() < len {
         v.try_reserve_exact(len - v.len()).map_err(|_| ())?;
-        v.resize(len, 0.0);
+        v.resize(len, T::default());
     }
     Ok(())
 }
@@ -266,14 +292,17 @@ impl Unet {
         grow(&mut s.h, z.map)?;
         grow(&mut s.t, z.map)?;
         grow(&mut s.r, z.map)?;
-        grow(&mut s.col, z.col)?;
+        grow(&mut s.pad, z.pad)?;
+        grow(&mut s.wv, z.wino_in)?;
+        grow(&mut s.wm, z.wino_out)?;
         grow(&mut s.qkv, z.qkv)?;
         grow(&mut s.scores, z.scores)?;
         grow(&mut s.skips, z.skips)?;
         grow(&mut s.feat, 4 * self.plan.frequencies.len())?;
         grow(&mut s.emb, 2 * self.plan.embed_dim)?;
         grow(&mut s.emb_proj, self.emb_total)?;
-        grow(&mut s.coef, 3 * z.channels)
+        grow(&mut s.coef, 3 * z.channels)?;
+        grow(&mut s.stats, 2 * z.channels)
     }
 
     /// The network output (before the σ scaling) for the `batch` samples of `z`
@@ -350,13 +379,14 @@ impl Unet {
         for op in &self.ops {
             match op {
                 Op::Conv(c, d) => {
-                    conv(c, d, &s.h, &mut s.col, &mut s.r);
+                    pad(&s.h, c.cin, c.input, &mut s.pad);
+                    conv(c, d, &s.h, &s.pad, &mut s.wv, &mut s.wm, &mut s.r);
                     core::mem::swap(&mut s.h, &mut s.r);
                     (ch, size) = (c.cout, c.output);
                 }
                 Op::Upsample(c, d) => {
-                    upsample(&s.h, ch, size, c.input, &mut s.t);
-                    conv(c, d, &s.t, &mut s.col, &mut s.r);
+                    upsample(&s.h, ch, size, c.input, &mut s.pad);
+                    conv(c, d, &s.h, &s.pad, &mut s.wv, &mut s.wm, &mut s.r);
                     core::mem::swap(&mut s.h, &mut s.r);
                     (ch, size) = (c.cout, c.output);
                 }
@@ -392,22 +422,26 @@ impl Unet {
         // Output head: conv(silu(norm(h))) into s.r.
         let (hh, ww) = self.plan.size;
         let p = hh * ww;
-        group_norm(
-            &s.h[..p * ch],
+        let job = GroupNorm {
+            src: &s.h[..p * ch],
             ch,
-            g,
+            groups: g,
             eps,
-            &self.out_norm,
-            None,
-            &mut s.coef,
-            &mut s.t,
-        );
-        silu(&mut s.t[..p * ch]);
+            gamma: &self.out_norm.gamma,
+            beta: &self.out_norm.beta,
+            scale_shift: None,
+            silu: true,
+            size: (hh, ww),
+            padded: true,
+        };
+        kernels::group_norm(&job, &mut s.coef, &mut s.stats, &mut s.pad);
         conv(
             &self.out_conv.0,
             &self.out_conv.1,
-            &s.t,
-            &mut s.col,
+            &s.h,
+            &s.pad,
+            &mut s.wv,
+            &mut s.wm,
             &mut s.r,
         );
     }
@@ -416,33 +450,40 @@ impl Unet {
         let (hh, ww) = r.shape.size;
         let p = hh * ww;
         let (cin, cout) = (r.shape.cin, r.shape.cout);
-        // t = silu(norm1(h)); r = conv1(t)
-        group_norm(
-            &s.h[..p * cin],
-            cin,
-            g,
+        // pad = silu(norm1(h)), zero-padded; r = conv1(pad)
+        let job = GroupNorm {
+            src: &s.h[..p * cin],
+            ch: cin,
+            groups: g,
             eps,
-            &r.norm1,
-            None,
-            &mut s.coef,
-            &mut s.t,
+            gamma: &r.norm1.gamma,
+            beta: &r.norm1.beta,
+            scale_shift: None,
+            silu: true,
+            size: (hh, ww),
+            padded: true,
+        };
+        kernels::group_norm(&job, &mut s.coef, &mut s.stats, &mut s.pad);
+        conv(
+            &r.shape1, &r.conv1, &s.h, &s.pad, &mut s.wv, &mut s.wm, &mut s.r,
         );
-        silu(&mut s.t[..p * cin]);
-        conv(&r.shape1, &r.conv1, &s.t, &mut s.col, &mut s.r);
-        // t = silu(norm2(r)·(1 + scale) + shift); r = conv2(t)
-        let ss = &s.emb_proj[r.emb_offset..r.emb_offset + 2 * cout];
-        group_norm(
-            &s.r[..p * cout],
-            cout,
-            g,
+        // pad = silu(norm2(r)·(1 + scale) + shift); r = conv2(pad)
+        let job = GroupNorm {
+            src: &s.r[..p * cout],
+            ch: cout,
+            groups: g,
             eps,
-            &r.norm2,
-            Some(ss),
-            &mut s.coef,
-            &mut s.t,
+            gamma: &r.norm2.gamma,
+            beta: &r.norm2.beta,
+            scale_shift: Some(&s.emb_proj[r.emb_offset..r.emb_offset + 2 * cout]),
+            silu: true,
+            size: (hh, ww),
+            padded: true,
+        };
+        kernels::group_norm(&job, &mut s.coef, &mut s.stats, &mut s.pad);
+        conv(
+            &r.shape2, &r.conv2, &s.h, &s.pad, &mut s.wv, &mut s.wm, &mut s.r,
         );
-        silu(&mut s.t[..p * cout]);
-        conv(&r.shape2, &r.conv2, &s.t, &mut s.col, &mut s.r);
         // r += skip(h)
         match &r.skip {
             Some(d) => {
@@ -464,50 +505,23 @@ impl Unet {
         let (hh, ww) = a.shape.size;
         let p = hh * ww;
         let ch = a.shape.channels;
-        let heads = a.shape.heads;
-        let d = ch / heads;
-        let scale = 1.0 / libm::sqrtf(d as f32);
-        group_norm(
-            &s.h[..p * ch],
+        let job = GroupNorm {
+            src: &s.h[..p * ch],
             ch,
-            g,
+            groups: g,
             eps,
-            &a.norm,
-            None,
-            &mut s.coef,
-            &mut s.t,
-        );
+            gamma: &a.norm.gamma,
+            beta: &a.norm.beta,
+            scale_shift: None,
+            silu: false,
+            size: (hh, ww),
+            padded: false,
+        };
+        kernels::group_norm(&job, &mut s.coef, &mut s.stats, &mut s.t);
         a.qkv
             .apply(p, &s.t[..p * ch], None, &mut s.qkv[..p * 3 * ch]);
         // o (into s.t) = softmax(q kᵀ / √d) v per head.
-        for j in 0..heads {
-            for qi in 0..p {
-                let q = &s.qkv[qi * 3 * ch + j * d..qi * 3 * ch + (j + 1) * d];
-                let row = &mut s.scores[..p];
-                let mut max = f32::NEG_INFINITY;
-                for (ki, sc) in row.iter_mut().enumerate() {
-                    let k = &s.qkv[ki * 3 * ch + ch + j * d..ki * 3 * ch + ch + (j + 1) * d];
-                    *sc = kernels::dot(q, k) * scale;
-                    max = if *sc > max { *sc } else { max };
-                }
-                let mut sum = 0.0f32;
-                for sc in row.iter_mut() {
-                    *sc = exp_approx(*sc - max);
-                    sum += *sc;
-                }
-                let inv = 1.0 / sum;
-                let o = &mut s.t[qi * ch + j * d..qi * ch + (j + 1) * d];
-                o.fill(0.0);
-                for (ki, &w) in row.iter().enumerate() {
-                    let v =
-                        &s.qkv[ki * 3 * ch + 2 * ch + j * d..ki * 3 * ch + 2 * ch + (j + 1) * d];
-                    let w = w * inv;
-                    for (oo, vv) in o.iter_mut().zip(v) {
-                        *oo += w * vv;
-                    }
-                }
-            }
-        }
+        kernels::attention(p, ch, a.shape.heads, &s.qkv, &mut s.scores, &mut s.t);
         a.proj.apply(p, &s.t[..p * ch], None, &mut s.r[..p * ch]);
         for (h, r) in s.h[..p * ch].iter_mut().zip(&s.r[..p * ch]) {
             *h += *r;
@@ -525,9 +539,14 @@ fn sizes(plan: &UnetPlan) -> Sizes {
     fit(&mut z, h * w, ch);
     let conv_col = |z: &mut Sizes, c: &Conv| {
         let p = c.output.0 * c.output.1;
-        z.col = z
-            .col
-            .max(p.saturating_mul(c.kernel * c.kernel).saturating_mul(c.cin));
+        let padded = (c.input.0 + 2).saturating_mul(c.input.1 + 2);
+        z.pad = z.pad.max(padded.saturating_mul(c.cin));
+        if uses_winograd(c) {
+            let tiles = (c.input.0 / 2) * (c.input.1 / 2);
+            let t16 = 16 * tiles.min(kernels::WINOGRAD_TILE_BLOCK);
+            z.wino_in = z.wino_in.max(t16.saturating_mul(c.cin));
+            z.wino_out = z.wino_out.max(t16.saturating_mul(c.cout));
+        }
         z.map = z
             .map
             .max((c.input.0 * c.input.1).saturating_mul(c.cin.max(c.cout)));
@@ -552,7 +571,8 @@ fn sizes(plan: &UnetPlan) -> Sizes {
                 z.channels = z.channels.max(a.channels);
                 let p = a.size.0 * a.size.1;
                 z.qkv = z.qkv.max(p.saturating_mul(3 * a.channels));
-                z.scores = z.scores.max(p);
+                // kᵀ and one score row.
+                z.scores = z.scores.max(p.saturating_mul(a.channels).saturating_add(p));
                 fit(&mut z, p, a.channels);
             }
             Step::PushSkip => {
@@ -567,108 +587,76 @@ fn sizes(plan: &UnetPlan) -> Sizes {
     z
 }
 
-/// 3×3 (padding 1, stride 1 or 2) or 1×1 convolution of the HWC map `src`.
-fn conv(c: &Conv, d: &Dense, src: &[f32], col: &mut [f32], dst: &mut [f32]) {
+/// 3×3 (padding 1, stride 1 or 2) convolution of the zero-padded map `padded`, or 1×1
+/// convolution of the HWC map `src`.
+fn conv(
+    c: &Conv,
+    d: &Dense,
+    src: &[f32],
+    padded: &[f32],
+    wv: &mut [f32],
+    wm: &mut [f32],
+    dst: &mut [f32],
+) {
     let (ho, wo) = c.output;
     let p = ho * wo;
     if c.kernel == 1 {
         d.apply(p, &src[..p * c.cin], None, &mut dst[..p * c.cout]);
         return;
     }
-    let (hi, wi) = c.input;
-    let cin = c.cin;
-    let k = 9 * cin;
-    for oy in 0..ho {
-        for ox in 0..wo {
-            let row = &mut col[(oy * wo + ox) * k..(oy * wo + ox + 1) * k];
-            for ky in 0..3 {
-                for kx in 0..3 {
-                    let t = &mut row[(ky * 3 + kx) * cin..(ky * 3 + kx + 1) * cin];
-                    let iy = (oy * c.stride + ky) as isize - 1;
-                    let ix = (ox * c.stride + kx) as isize - 1;
-                    if iy < 0 || ix < 0 || iy as usize >= hi || ix as usize >= wi {
-                        t.fill(0.0);
-                    } else {
-                        let q = iy as usize * wi + ix as usize;
-                        t.copy_from_slice(&src[q * cin..(q + 1) * cin]);
-                    }
-                }
-            }
-        }
+    if let Some(wt) = &d.winograd {
+        kernels::winograd(wt, &d.bias, c.input, padded, wv, wm, &mut dst[..p * c.cout]);
+        return;
     }
-    d.apply(p, &col[..p * k], None, &mut dst[..p * c.cout]);
+    let g = Conv3x3 {
+        cin: c.cin,
+        padded_width: c.input.1 + 2,
+        out_width: wo,
+        positions: p,
+        stride: c.stride,
+    };
+    kernels::conv3x3(&d.packed, &d.bias, &g, padded, &mut dst[..p * c.cout]);
 }
 
-/// Nearest 2× up-sampling of `src` (`from`) cropped to `to`.
+/// Whether a convolution runs as Winograd F(2×2, 3×3): 3×3, stride 1, even height and width
+/// (2×2 output tiles cover the map exactly), and wide enough for the 16 products to run on
+/// full register tiles (at 1–4 input channels the direct kernel is as fast).
+fn uses_winograd(c: &Conv) -> bool {
+    c.kernel == 3 && c.stride == 1 && c.input.0 % 2 == 0 && c.input.1 % 2 == 0 && c.cin >= 8
+}
+
+/// Writes the HWC map `src` (`ch` channels, `size`) into `dst` with a ring of zeros: the
+/// `(h + 2) × (w + 2)` input of a 3×3 convolution.
+fn pad(src: &[f32], ch: usize, size: (usize, usize), dst: &mut [f32]) {
+    let (h, w) = size;
+    let wp = w + 2;
+    let dst = &mut dst[..(h + 2) * wp * ch];
+    dst[..wp * ch].fill(0.0);
+    dst[(h + 1) * wp * ch..].fill(0.0);
+    for y in 0..h {
+        let row = &mut dst[(y + 1) * wp * ch..(y + 2) * wp * ch];
+        row[..ch].fill(0.0);
+        row[(w + 1) * ch..].fill(0.0);
+        row[ch..(w + 1) * ch].copy_from_slice(&src[y * w * ch..(y + 1) * w * ch]);
+    }
+}
+
+/// Nearest 2× up-sampling of `src` (`from`) cropped to `to`, written zero-padded (the input
+/// of the convolution that follows).
 fn upsample(src: &[f32], ch: usize, from: (usize, usize), to: (usize, usize), dst: &mut [f32]) {
     let (_, wf) = from;
     let (ht, wt) = to;
+    let wp = wt + 2;
+    let dst = &mut dst[..(ht + 2) * wp * ch];
+    dst[..wp * ch].fill(0.0);
+    dst[(ht + 1) * wp * ch..].fill(0.0);
     for y in 0..ht {
+        let row = &mut dst[(y + 1) * wp * ch..(y + 2) * wp * ch];
+        row[..ch].fill(0.0);
+        row[(wt + 1) * ch..].fill(0.0);
         for x in 0..wt {
             let q = (y / 2) * wf + x / 2;
-            dst[(y * wt + x) * ch..(y * wt + x + 1) * ch]
-                .copy_from_slice(&src[q * ch..(q + 1) * ch]);
+            row[(x + 1) * ch..(x + 2) * ch].copy_from_slice(&src[q * ch..(q + 1) * ch]);
         }
     }
-}
-
-/// GroupNorm over the HWC map `src` (`ch` channels, `g` groups), then `γ·x̂ + β`, then (with
-/// `scale_shift` = [scale; shift]) `·(1 + scale) + shift`.
-///
-/// The group statistics are summed in f64 (two passes: mean, then squared deviations), so
-/// they do not depend on the map's offset or size; the per-element pass is f32,
-/// `(x − μ_c)·a_c + b_c` with the affine maps folded per channel into `coef` (3·ch floats:
-/// μ, a, b), a lane-wise loop over the channels of each position that vectorises.
-#[allow(clippy::too_many_arguments)]
-fn group_norm(
-    src: &[f32],
-    ch: usize,
-    g: usize,
-    eps: f32,
-    n: &Norm,
-    scale_shift: Option<&[f32]>,
-    coef: &mut [f32],
-    dst: &mut [f32],
-) {
-    let p = src.len() / ch;
-    let cg = ch / g;
-    let count = (p * cg) as f64;
-    let (mu, rest) = coef[..3 * ch].split_at_mut(ch);
-    let (a, b) = rest.split_at_mut(ch);
-    for gi in 0..g {
-        let (c0, c1) = (gi * cg, (gi + 1) * cg);
-        let mut sum = 0.0f64;
-        for q in 0..p {
-            for &v in &src[q * ch + c0..q * ch + c1] {
-                sum += v as f64;
-            }
-        }
-        let mean = sum / count;
-        let mut var = 0.0f64;
-        for q in 0..p {
-            for &v in &src[q * ch + c0..q * ch + c1] {
-                let d = v as f64 - mean;
-                var += d * d;
-            }
-        }
-        let rstd = 1.0 / libm::sqrt(var / count + eps as f64);
-        for c in c0..c1 {
-            let (k, m) = match scale_shift {
-                Some(ss) => (1.0 + ss[c] as f64, ss[ch + c] as f64),
-                None => (1.0, 0.0),
-            };
-            mu[c] = mean as f32;
-            a[c] = (n.gamma[c] as f64 * rstd * k) as f32;
-            b[c] = (n.beta[c] as f64 * k + m) as f32;
-        }
-    }
-    for (s, d) in src.chunks_exact(ch).zip(dst.chunks_exact_mut(ch)) {
-        for ((((d, &s), &m), &a), &b) in d.iter_mut().zip(s).zip(&*mu).zip(&*a).zip(&*b) {
-            *d = (s - m) * a + b;
-        }
-    }
-}
-
-fn silu(xs: &mut [f32]) {
-    kernels::activation::activate_slice(Activation::Silu, xs);
 }

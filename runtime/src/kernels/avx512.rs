@@ -10,7 +10,9 @@ use core::arch::x86_64::{
     __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_storeu_ps,
 };
 
+use super::driver::Conv3x3;
 use super::microkernel::MicroKernel;
+use super::norm::GroupNorm;
 use super::packed::{Packed, NR};
 use crate::schema::Activation;
 
@@ -58,4 +60,77 @@ pub(crate) unsafe fn forward(
 ) {
     // SAFETY: the caller guarantees AVX-512F.
     unsafe { super::driver::forward::<Avx512, 8, 2, 8>(w, bias, batch, src, act, dst) }
+}
+
+/// A 3×3 convolution from a padded map ([`super::driver::conv3x3`], the tile of
+/// [`forward`]).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn conv3x3(w: &Packed, bias: &[f32], g: &Conv3x3, src: &[f32], dst: &mut [f32]) {
+    // SAFETY: the caller guarantees AVX-512F.
+    unsafe { super::driver::conv3x3::<Avx512, 8, 2, 8>(w, bias, g, src, dst) }
+}
+
+/// GroupNorm ([`super::norm::run`]) vectorised with this instruction set.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn group_norm(
+    job: &GroupNorm,
+    coef: &mut [f32],
+    stats: &mut [f64],
+    dst: &mut [f32],
+) {
+    super::norm::run(job, coef, stats, dst)
+}
+
+/// Attention ([`super::attention::run`]) vectorised with this instruction set.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn attention(
+    p: usize,
+    ch: usize,
+    heads: usize,
+    qkv: &[f32],
+    scratch: &mut [f32],
+    out: &mut [f32],
+) {
+    super::attention::run(p, ch, heads, qkv, scratch, out)
+}
+
+/// Winograd input transform ([`super::winograd::input`]) vectorised with this instruction set.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn winograd_input(
+    src: &[f32],
+    cin: usize,
+    size: (usize, usize),
+    tiles: (usize, usize),
+    v: &mut [f32],
+) {
+    super::winograd::input(src, cin, size, tiles, v)
+}
+
+/// Winograd output transform ([`super::winograd::output`]) vectorised with this instruction
+/// set.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn winograd_output(
+    m: &[f32],
+    cout: usize,
+    size: (usize, usize),
+    tiles: (usize, usize),
+    bias: &[f32],
+    dst: &mut [f32],
+) {
+    super::winograd::output(m, cout, size, tiles, bias, dst)
 }

@@ -49,23 +49,40 @@ unsafe fn tile<K: MicroKernel, const MR: usize, const NP: usize>(
             }
         }
     }
-    // Storing each accumulator to a local row keeps `acc` itself free of variable-length
+    // Passing each accumulator by value keeps `acc` itself free of variable-length
     // accesses, which would force it onto the stack.
     for r in 0..MR {
         for j in 0..NP {
-            let mut v = [0.0f32; NR];
-            // SAFETY: as above.
-            unsafe { K::store(acc[r][j], &mut v) };
-            let c0 = (q0 + j) * NR;
-            let c1 = (c0 + NR).min(n);
-            dst[r * n + c0..r * n + c1].copy_from_slice(&v[..c1 - c0]);
+            // SAFETY: as above (every `K::store` here).
+            unsafe { store::<K>(acc[r][j], &mut dst[r * n..(r + 1) * n], (q0 + j) * NR) };
         }
     }
 }
 
+/// Stores one accumulator row into outputs `c0..c0 + NR` of the output row `row` (fewer
+/// where the row ends: the padding lanes of the last panel are dropped). A whole panel is
+/// stored directly; a partial one goes through a local row (a variable-length copy).
+///
+/// # Safety
+/// The CPU must support `K`'s instruction set.
+#[inline(always)]
+unsafe fn store<K: MicroKernel>(v: K::Row, row: &mut [f32], c0: usize) {
+    if let Some(out) = row.get_mut(c0..c0 + NR) {
+        let out: &mut [f32; NR] = out.try_into().expect("NR floats");
+        // SAFETY: the caller guarantees `K`'s instruction set.
+        unsafe { K::store(v, out) };
+    } else {
+        let mut t = [0.0f32; NR];
+        // SAFETY: as above.
+        unsafe { K::store(v, &mut t) };
+        let len = row.len() - c0;
+        row[c0..].copy_from_slice(&t[..len]);
+    }
+}
+
 /// `dst[batch × n] = act(src[batch × k] · Wᵀ + bias)`: `MR`-row tiles of `NP` panels, then
-/// leftover rows (and batch 1) one at a time with `NP1` panels per tile; then the
-/// activation. Shapes are checked by the caller ([`super::linear`]).
+/// one 4-row tile if 4 or more rows are left (and `MR > 4`), then leftover rows (and batch
+/// 1) one at a time with `NP1` panels per tile; then the activation. Shapes are checked by the caller ([`super::linear`]).
 ///
 /// # Safety
 /// The CPU must support `K`'s instruction set.
@@ -104,12 +121,36 @@ pub(crate) unsafe fn forward<K: MicroKernel, const MR: usize, const NP: usize, c
             q += 1;
         }
     }
+    // Half-height tiles for a leftover of 4 or more rows, as in `conv3x3`.
+    let (s_rest, d_rest) = if MR > 4 && batch - full * MR >= 4 {
+        let (s4, s_rest) = s_rest.split_at(4 * k);
+        let (d4, d_rest) = d_rest.split_at_mut(4 * n);
+        let mut q = 0;
+        while q + NP <= np {
+            // SAFETY: as above.
+            unsafe { tile::<K, 4, NP>(w, bias, q, s4, d4) };
+            q += NP;
+        }
+        while q < np {
+            // SAFETY: as above.
+            unsafe { tile::<K, 4, 1>(w, bias, q, s4, d4) };
+            q += 1;
+        }
+        (s_rest, d_rest)
+    } else {
+        (s_rest, d_rest)
+    };
     for (s, d) in s_rest.chunks_exact(k).zip(d_rest.chunks_exact_mut(n)) {
         let mut q = 0;
         while q + NP1 <= np {
             // SAFETY: as above.
             unsafe { tile::<K, 1, NP1>(w, bias, q, s, d) };
             q += NP1;
+        }
+        while q + NP <= np {
+            // SAFETY: as above.
+            unsafe { tile::<K, 1, NP>(w, bias, q, s, d) };
+            q += NP;
         }
         while q < np {
             // SAFETY: as above.
@@ -119,5 +160,169 @@ pub(crate) unsafe fn forward<K: MicroKernel, const MR: usize, const NP: usize, c
     }
     if let Some(act) = act {
         activate_slice(act, dst);
+    }
+}
+
+/// Where an implicit 3×3 convolution reads its input: a zero-padded HWC map of
+/// `(h + 2) × (w + 2)` positions and `cin` channels (one ring of zeros around the image).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Conv3x3 {
+    /// Input channels.
+    pub(crate) cin: usize,
+    /// Width of the padded input (`w + 2`).
+    pub(crate) padded_width: usize,
+    /// Output width.
+    pub(crate) out_width: usize,
+    /// Output positions (`out_height · out_width`).
+    pub(crate) positions: usize,
+    /// 1, or 2 for down-sampling.
+    pub(crate) stride: usize,
+}
+
+impl Conv3x3 {
+    /// Offset in the padded input of output position `i`'s top-left tap.
+    #[inline(always)]
+    fn base(&self, i: usize) -> usize {
+        let (oy, ox) = (i / self.out_width, i % self.out_width);
+        (oy * self.stride * self.padded_width + ox * self.stride) * self.cin
+    }
+
+    /// Offsets of the nine taps (ky·3 + kx) from a position's top-left tap.
+    #[inline(always)]
+    fn taps(&self) -> [usize; 9] {
+        core::array::from_fn(|t| ((t / 3) * self.padded_width + t % 3) * self.cin)
+    }
+}
+
+/// An `MR × (NP·NR)` tile of a 3×3 convolution read straight from the padded input (no
+/// im2col copy): output positions `i0..i0 + MR`, panels `q0..q0 + NP`, stored into the `MR`
+/// rows of `dst` (row stride `n`).
+///
+/// The weights are packed in im2col column order `p = tap·cin + ci`, and the loops run tap by
+/// tap, channel by channel: every output accumulates p = 0, 1, … in order from its bias,
+/// exactly like [`tile`] on the im2col rows (the padding zeros included), so the bits are
+/// those of the im2col product for every tile shape.
+///
+/// # Safety
+/// The CPU must support `K`'s instruction set. (Bounds are checked by slicing.)
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn conv_tile<K: MicroKernel, const MR: usize, const NP: usize>(
+    w: &Packed,
+    bias: &[f32],
+    q0: usize,
+    g: &Conv3x3,
+    i0: usize,
+    src: &[f32],
+    dst: &mut [f32],
+) {
+    let (n, cin) = (w.n, g.cin);
+    let b: [K::Row; NP] = core::array::from_fn(|j| {
+        // SAFETY: the caller guarantees `K`'s instruction set (here and at every `K::`
+        // call below).
+        unsafe { K::load(w.bias_row(bias, q0 + j)) }
+    });
+    let mut acc = [b; MR];
+    let panels: [&[[f32; NR]]; NP] = core::array::from_fn(|j| w.panel(q0 + j));
+    let bases: [usize; MR] = core::array::from_fn(|r| g.base(i0 + r));
+    let taps = g.taps();
+    for t in 0..9 {
+        let rows: [&[f32]; MR] = core::array::from_fn(|r| {
+            let o = bases[r] + taps[t];
+            &src[o..o + cin]
+        });
+        let wt: [&[[f32; NR]]; NP] = core::array::from_fn(|j| &panels[j][t * cin..(t + 1) * cin]);
+        for ci in 0..cin {
+            // SAFETY: as above.
+            let wp: [K::Row; NP] = core::array::from_fn(|j| unsafe { K::load(&wt[j][ci]) });
+            for r in 0..MR {
+                let a = rows[r][ci];
+                for j in 0..NP {
+                    // SAFETY: as above.
+                    acc[r][j] = unsafe { K::mul_add(a, wp[j], acc[r][j]) };
+                }
+            }
+        }
+    }
+    for r in 0..MR {
+        for j in 0..NP {
+            // SAFETY: as above (every `K::store` here).
+            unsafe { store::<K>(acc[r][j], &mut dst[r * n..(r + 1) * n], (q0 + j) * NR) };
+        }
+    }
+}
+
+/// `dst[positions × n]` = the 3×3 convolution (weights `w`, `k = 9·cin`, im2col order) of
+/// the padded map `src` described by `g`: `MR`-position tiles of `NP` panels, then one
+/// 4-position tile if 4 or more are left, then leftover positions one at a time with `NP1`
+/// panels per tile. No activation.
+///
+/// # Safety
+/// The CPU must support `K`'s instruction set.
+#[allow(clippy::int_plus_one)]
+#[inline(always)]
+pub(crate) unsafe fn conv3x3<K: MicroKernel, const MR: usize, const NP: usize, const NP1: usize>(
+    w: &Packed,
+    bias: &[f32],
+    g: &Conv3x3,
+    src: &[f32],
+    dst: &mut [f32],
+) {
+    let n = w.n;
+    let np = w.num_panels();
+    let mut i = 0;
+    let full = g.positions / MR * MR;
+    while i < full {
+        let d = &mut dst[i * n..(i + MR) * n];
+        let mut q = 0;
+        while q + NP <= np {
+            // SAFETY: the caller guarantees `K`'s instruction set (every tile call here).
+            unsafe { conv_tile::<K, MR, NP>(w, bias, q, g, i, src, d) };
+            q += NP;
+        }
+        while q < np {
+            // SAFETY: as above.
+            unsafe { conv_tile::<K, MR, 1>(w, bias, q, g, i, src, d) };
+            q += 1;
+        }
+        i += MR;
+    }
+    // Half-height tiles for a leftover of 4 or more positions (a 14×14 map leaves 4 after
+    // 8-row tiles): single-position tiles have too few independent accumulators to hide
+    // the FMA latency.
+    if MR > 4 && g.positions - i >= 4 {
+        let d = &mut dst[i * n..(i + 4) * n];
+        let mut q = 0;
+        while q + NP <= np {
+            // SAFETY: as above.
+            unsafe { conv_tile::<K, 4, NP>(w, bias, q, g, i, src, d) };
+            q += NP;
+        }
+        while q < np {
+            // SAFETY: as above.
+            unsafe { conv_tile::<K, 4, 1>(w, bias, q, g, i, src, d) };
+            q += 1;
+        }
+        i += 4;
+    }
+    while i < g.positions {
+        let d = &mut dst[i * n..(i + 1) * n];
+        let mut q = 0;
+        while q + NP1 <= np {
+            // SAFETY: as above.
+            unsafe { conv_tile::<K, 1, NP1>(w, bias, q, g, i, src, d) };
+            q += NP1;
+        }
+        while q + NP <= np {
+            // SAFETY: as above.
+            unsafe { conv_tile::<K, 1, NP>(w, bias, q, g, i, src, d) };
+            q += NP;
+        }
+        while q < np {
+            // SAFETY: as above.
+            unsafe { conv_tile::<K, 1, 1>(w, bias, q, g, i, src, d) };
+            q += 1;
+        }
+        i += 1;
     }
 }

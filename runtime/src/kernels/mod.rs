@@ -1,4 +1,5 @@
-//! Numeric kernels: activations and the dense-layer kernel (and, next, convolution on it).
+//! Numeric kernels: activations, the dense-layer kernel, and the U-Net's convolutions
+//! (implicit 3×3 and Winograd, both on the dense kernel's tile), GroupNorm and attention.
 //!
 //! A layer computes `dst[b, j] = act(bias[j] + Σ_p W[j, p] · src[b, p])` over weights
 //! repacked at load time into column panels of [`NR`](packed::NR) = 16 outputs ([`Packed`]). The code is
@@ -37,18 +38,24 @@
 //! are plain IEEE operations, never contracted, in both families.
 
 pub(crate) mod activation;
+mod attention;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx2;
 #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
 mod avx512;
 mod driver;
 mod microkernel;
+mod norm;
 mod packed;
 mod portable;
+mod winograd;
 
+pub(crate) use driver::Conv3x3;
+pub(crate) use norm::GroupNorm;
 pub(crate) use packed::Packed;
 #[cfg(test)]
 use packed::NR;
+pub(crate) use winograd::{WinogradWeights, TILE_BLOCK as WINOGRAD_TILE_BLOCK};
 
 use crate::schema::Activation;
 
@@ -104,6 +111,131 @@ pub(crate) fn linear(
             unsafe { avx2::forward(w, bias, batch, src, act, dst) }
         }
         Kernel::Portable => portable::forward(w, bias, batch, src, act, dst),
+    }
+}
+
+/// `dst[positions × n]` = the 3×3 convolution described by `g` of the zero-padded HWC map
+/// `src`, with the weights `w` packed in im2col column order (`k = 9·cin`, column
+/// `(ky·3 + kx)·cin + ci`). Gives the bits of [`linear`] on the im2col rows (same order of
+/// accumulation), without building them.
+///
+/// # Panics
+/// If the shapes are inconsistent or the slices too short (a bug in this crate).
+pub(crate) fn conv3x3(w: &Packed, bias: &[f32], g: &Conv3x3, src: &[f32], dst: &mut [f32]) {
+    assert!(
+        w.k == 9 * g.cin && dst.len() >= g.positions * w.n && bias.len() >= w.padded_n(),
+        "conv3x3: inconsistent shapes"
+    );
+    match Kernel::detect() {
+        #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
+        Kernel::Avx512 => {
+            // SAFETY: `detect` returns `Avx512` only where AVX-512F was detected at run time.
+            unsafe { avx512::conv3x3(w, bias, g, src, dst) }
+        }
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        Kernel::Avx2Fma => {
+            // SAFETY: `detect` returns `Avx2Fma` only where AVX2 and FMA were detected.
+            unsafe { avx2::conv3x3(w, bias, g, src, dst) }
+        }
+        Kernel::Portable => portable::conv3x3(w, bias, g, src, dst),
+    }
+}
+
+/// GroupNorm (+ scale/shift, SiLU, padding) of `job` into `dst`, vectorised with the widest
+/// instruction set available (the same bits on every one: see [`norm`]). `coef` holds
+/// 3·ch floats and `stats` 2·ch.
+pub(crate) fn group_norm(job: &GroupNorm, coef: &mut [f32], stats: &mut [f64], dst: &mut [f32]) {
+    match Kernel::detect() {
+        #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
+        Kernel::Avx512 => {
+            // SAFETY: `detect` returns `Avx512` only where AVX-512F was detected at run time.
+            unsafe { avx512::group_norm(job, coef, stats, dst) }
+        }
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        Kernel::Avx2Fma => {
+            // SAFETY: `detect` returns `Avx2Fma` only where AVX2 and FMA were detected.
+            unsafe { avx2::group_norm(job, coef, stats, dst) }
+        }
+        Kernel::Portable => norm::run(job, coef, stats, dst),
+    }
+}
+
+/// Multi-head softmax attention of one map ([`attention::run`]): `qkv` is `[p, 3·ch]`,
+/// `out` `[p, ch]`, `scratch` `p·ch + p` floats. The same bits on every instruction set.
+pub(crate) fn attention(
+    p: usize,
+    ch: usize,
+    heads: usize,
+    qkv: &[f32],
+    scratch: &mut [f32],
+    out: &mut [f32],
+) {
+    match Kernel::detect() {
+        #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
+        Kernel::Avx512 => {
+            // SAFETY: `detect` returns `Avx512` only where AVX-512F was detected at run time.
+            unsafe { avx512::attention(p, ch, heads, qkv, scratch, out) }
+        }
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        Kernel::Avx2Fma => {
+            // SAFETY: `detect` returns `Avx2Fma` only where AVX2 and FMA were detected.
+            unsafe { avx2::attention(p, ch, heads, qkv, scratch, out) }
+        }
+        Kernel::Portable => attention::run(p, ch, heads, qkv, scratch, out),
+    }
+}
+
+/// A stride-1 3×3 convolution by Winograd F(2×2, 3×3) ([`mod@winograd`]) of the zero-padded map
+/// `src` (`(h + 2) × (w + 2) × cin`, `h` and `w` even) into `dst` (`[h·w, cout]`), in blocks of
+/// [`winograd::TILE_BLOCK`] output tiles; `v` and `m` are scratch of `16·b·cin` and `16·b·cout`
+/// floats, `b` = min(tiles, block).
+pub(crate) fn winograd(
+    wts: &WinogradWeights,
+    bias: &[f32],
+    size: (usize, usize),
+    src: &[f32],
+    v: &mut [f32],
+    m: &mut [f32],
+    dst: &mut [f32],
+) {
+    let (cin, cout) = (wts.cin, wts.cout);
+    assert!(size.0 % 2 == 0 && size.1 % 2 == 0, "winograd: odd size");
+    let tiles = (size.0 / 2) * (size.1 / 2);
+    // Block by block (each row of a product is independent of the others, so the blocking
+    // changes no bit).
+    let mut ta = 0;
+    while ta < tiles {
+        let tb = (ta + winograd::TILE_BLOCK).min(tiles);
+        let (nt, tr) = (tb - ta, (ta, tb));
+        match Kernel::detect() {
+            #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
+            // SAFETY: `detect` returns `Avx512` only where AVX-512F was detected at run time.
+            Kernel::Avx512 => unsafe { avx512::winograd_input(src, cin, size, tr, v) },
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            // SAFETY: `detect` returns `Avx2Fma` only where AVX2 and FMA were detected.
+            Kernel::Avx2Fma => unsafe { avx2::winograd_input(src, cin, size, tr, v) },
+            Kernel::Portable => winograd::input(src, cin, size, tr, v),
+        }
+        for (xi, u) in wts.u.iter().enumerate() {
+            linear(
+                u,
+                &wts.zeros,
+                nt,
+                &v[xi * nt * cin..(xi + 1) * nt * cin],
+                None,
+                &mut m[xi * nt * cout..(xi + 1) * nt * cout],
+            );
+        }
+        match Kernel::detect() {
+            #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
+            // SAFETY: as above.
+            Kernel::Avx512 => unsafe { avx512::winograd_output(m, cout, size, tr, bias, dst) },
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            // SAFETY: as above.
+            Kernel::Avx2Fma => unsafe { avx2::winograd_output(m, cout, size, tr, bias, dst) },
+            Kernel::Portable => winograd::output(m, cout, size, tr, bias, dst),
+        }
+        ta = tb;
     }
 }
 
@@ -377,6 +509,307 @@ mod tests {
         linear(&pk, &bias, batch, &x, None, &mut got);
         for (g, want) in got.iter().zip(&c) {
             assert!(close(*g, *want, 1e-5), "{g} vs {want}");
+        }
+    }
+
+    /// im2col rows of the padded map `src` (`hi × wi`, `cin` channels): the product of
+    /// [`linear`] on them is the convolution [`conv3x3`] computes.
+    fn im2col(
+        src: &[f32],
+        cin: usize,
+        hi: usize,
+        wi: usize,
+        stride: usize,
+    ) -> (Vec<f32>, usize, usize) {
+        let (ho, wo) = ((hi - 1) / stride + 1, (wi - 1) / stride + 1);
+        let wp = wi + 2;
+        let mut col = Vec::new();
+        for oy in 0..ho {
+            for ox in 0..wo {
+                for t in 0..9 {
+                    let (y, x) = (oy * stride + t / 3, ox * stride + t % 3);
+                    col.extend_from_slice(&src[(y * wp + x) * cin..(y * wp + x + 1) * cin]);
+                }
+            }
+        }
+        (col, ho, wo)
+    }
+
+    /// The implicit 3×3 convolution gives the bits of the dense kernel on explicit im2col
+    /// rows (every instruction set, full and partial tiles, strides 1 and 2, odd sizes),
+    /// and the portable build gives the unfused family's bits.
+    #[test]
+    fn conv3x3_equals_linear_on_im2col_rows() {
+        for &(cin, cout, hi, wi, stride) in &[
+            (1usize, 8usize, 5usize, 5usize, 1usize),
+            (3, 33, 7, 6, 1),
+            (5, 16, 14, 14, 1),
+            (4, 40, 9, 7, 2),
+            (17, 3, 6, 9, 2),
+            (8, 64, 3, 11, 1),
+        ] {
+            let (hp, wp) = (hi + 2, wi + 2);
+            // Padded input: zeros on the ring, mixed-sign values inside.
+            let mut src = vec![0.0f32; hp * wp * cin];
+            for y in 1..=hi {
+                for x in 1..=wi {
+                    for c in 0..cin {
+                        src[(y * wp + x) * cin + c] =
+                            libm::sinf((y * 31 + x * 7 + c) as f32 * 0.37);
+                    }
+                }
+            }
+            let k = 9 * cin;
+            let w: Vec<f32> = (0..cout * k)
+                .map(|i| libm::cosf(i as f32 * 0.173))
+                .collect();
+            let pk = Packed::new(&w, cout, k, 0, k);
+            let bias: Vec<f32> = (0..pk.padded_n()).map(|j| j as f32 * 0.01).collect();
+            let (col, ho, wo) = im2col(&src, cin, hi, wi, stride);
+            let p = ho * wo;
+            let g = Conv3x3 {
+                cin,
+                padded_width: wp,
+                out_width: wo,
+                positions: p,
+                stride,
+            };
+            let mut want = vec![0.0f32; p * cout];
+            linear(&pk, &bias, p, &col, None, &mut want);
+            let mut got = vec![0.0f32; p * cout];
+            conv3x3(&pk, &bias, &g, &src, &mut got);
+            assert_eq!(got, want, "cin={cin} cout={cout} {hi}x{wi} stride {stride}");
+            let mut port = vec![0.0f32; p * cout];
+            portable::conv3x3(&pk, &bias, &g, &src, &mut port);
+            let mut port_want = vec![0.0f32; p * cout];
+            portable::forward(&pk, &bias, p, &col, None, &mut port_want);
+            assert_eq!(port, port_want, "portable");
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                let mut v = vec![0.0f32; p * cout];
+                // SAFETY: AVX2 and FMA support were just detected.
+                unsafe { avx2::conv3x3(&pk, &bias, &g, &src, &mut v) };
+                if Kernel::detect().fused() {
+                    assert_eq!(v, want, "avx2+fma");
+                }
+            }
+        }
+    }
+
+    /// Winograd F(2×2, 3×3) equals the direct convolution up to rounding (within
+    /// `4e-6` of the terms' magnitude), and its transforms give the portable build's bits on
+    /// every instruction set.
+    #[test]
+    fn winograd_equals_the_direct_convolution() {
+        for &(cin, cout, h, w) in &[
+            (8usize, 16usize, 4usize, 4usize),
+            (13, 33, 6, 10),
+            (32, 64, 14, 14),
+            (9, 5, 2, 8),
+            // 72 tiles: two blocks.
+            (8, 16, 18, 16),
+        ] {
+            let wp = w + 2;
+            let mut src = vec![0.0f32; (h + 2) * wp * cin];
+            for y in 1..=h {
+                for x in 1..=w {
+                    for c in 0..cin {
+                        src[(y * wp + x) * cin + c] =
+                            libm::sinf((y * 31 + x * 7 + c * 3) as f32 * 0.37);
+                    }
+                }
+            }
+            // PyTorch layout [cout, cin, 3, 3] and its im2col packing.
+            let wt: Vec<f32> = (0..cout * cin * 9)
+                .map(|i| libm::cosf(i as f32 * 0.173) * 0.5)
+                .collect();
+            let k = 9 * cin;
+            let mut col_w = vec![0.0f32; cout * k];
+            for o in 0..cout {
+                for c in 0..cin {
+                    for t in 0..9 {
+                        col_w[o * k + t * cin + c] = wt[(o * cin + c) * 9 + t];
+                    }
+                }
+            }
+            let pk = Packed::new(&col_w, cout, k, 0, k);
+            let bias: Vec<f32> = (0..pk.padded_n()).map(|j| j as f32 * 0.01 - 0.1).collect();
+            let p = h * w;
+            let g = Conv3x3 {
+                cin,
+                padded_width: wp,
+                out_width: w,
+                positions: p,
+                stride: 1,
+            };
+            let mut want = vec![0.0f32; p * cout];
+            conv3x3(&pk, &bias, &g, &src, &mut want);
+            let wg = WinogradWeights::new(&wt, cout, cin);
+            let tiles = (h / 2) * (w / 2);
+            let b = tiles.min(winograd::TILE_BLOCK);
+            let (mut v, mut m) = (vec![0.0f32; 16 * b * cin], vec![0.0f32; 16 * b * cout]);
+            let mut got = vec![f32::NAN; p * cout];
+            winograd(&wg, &bias, (h, w), &src, &mut v, &mut m, &mut got);
+            for q in 0..p {
+                for o in 0..cout {
+                    // Magnitude of the terms of this output.
+                    let (y, x) = (q / w, q % w);
+                    let mut mag = bias[o].abs() as f64;
+                    for t in 0..9 {
+                        let r = ((y + t / 3) * wp + x + t % 3) * cin;
+                        for c in 0..cin {
+                            mag += (src[r + c] as f64 * wt[(o * cin + c) * 9 + t] as f64).abs();
+                        }
+                    }
+                    let (a, b) = (got[q * cout + o] as f64, want[q * cout + o] as f64);
+                    assert!(
+                        (a - b).abs() <= 4e-6 * mag,
+                        "cin={cin} cout={cout} {h}x{w} ({q}, {o}): {a} vs {b} (terms {mag})"
+                    );
+                }
+            }
+            // The last block's transforms (left in v and m), portable against this machine's.
+            let tr = ((tiles - 1) / b * b, tiles);
+            let nv = 16 * (tr.1 - tr.0) * cin;
+            let mut pv = vec![0.0f32; v.len()];
+            winograd::input(&src, cin, (h, w), tr, &mut pv);
+            assert_eq!(v[..nv], pv[..nv], "input transform");
+            let mut pd = got.clone();
+            winograd::output(&m, cout, (h, w), tr, &bias, &mut pd);
+            let mut wd = got.clone();
+            match Kernel::detect() {
+                #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
+                // SAFETY: detected.
+                Kernel::Avx512 => unsafe {
+                    avx512::winograd_output(&m, cout, (h, w), tr, &bias, &mut wd)
+                },
+                #[cfg(all(feature = "std", target_arch = "x86_64"))]
+                // SAFETY: detected.
+                Kernel::Avx2Fma => unsafe {
+                    avx2::winograd_output(&m, cout, (h, w), tr, &bias, &mut wd)
+                },
+                Kernel::Portable => winograd::output(&m, cout, (h, w), tr, &bias, &mut wd),
+            }
+            assert_eq!(wd, pd, "output transform");
+            assert_eq!(got, wd, "winograd output");
+        }
+    }
+
+    /// GroupNorm and attention give the portable build's bits on every instruction set
+    /// (they are plain IEEE operations in a fixed order), and GroupNorm's padded output is
+    /// its plain output with a ring of zeros.
+    #[test]
+    fn group_norm_and_attention_are_the_same_on_every_instruction_set() {
+        let (h, w, ch, groups) = (5usize, 7usize, 24usize, 4usize);
+        let src: Vec<f32> = (0..h * w * ch)
+            .map(|i| libm::sinf(i as f32 * 0.71) * 3.0 + 0.5)
+            .collect();
+        let gamma: Vec<f32> = (0..ch).map(|c| 1.0 + c as f32 * 0.01).collect();
+        let beta: Vec<f32> = (0..ch).map(|c| c as f32 * -0.02).collect();
+        let ss: Vec<f32> = (0..2 * ch).map(|c| libm::cosf(c as f32)).collect();
+        for (scale_shift, silu, padded) in [
+            (None, false, false),
+            (Some(&ss[..]), true, true),
+            (None, true, false),
+        ] {
+            let job = GroupNorm {
+                src: &src,
+                ch,
+                groups,
+                eps: 1e-5,
+                gamma: &gamma,
+                beta: &beta,
+                scale_shift,
+                silu,
+                size: (h, w),
+                padded,
+            };
+            let len = (h + 2) * (w + 2) * ch;
+            let (mut coef, mut stats) = (vec![0.0f32; 3 * ch], vec![0.0f64; 2 * ch]);
+            let mut want = vec![f32::NAN; len];
+            norm::run(&job, &mut coef, &mut stats, &mut want);
+            let mut got = vec![f32::NAN; len];
+            group_norm(&job, &mut coef, &mut stats, &mut got);
+            assert_eq!(
+                got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "group norm {silu} {padded}"
+            );
+            if padded {
+                let plain = GroupNorm {
+                    padded: false,
+                    ..job
+                };
+                let mut flat = vec![0.0f32; h * w * ch];
+                group_norm(&plain, &mut coef, &mut stats, &mut flat);
+                for y in 0..h + 2 {
+                    for x in 0..w + 2 {
+                        let v = &got[(y * (w + 2) + x) * ch..(y * (w + 2) + x + 1) * ch];
+                        if y == 0 || x == 0 || y == h + 1 || x == w + 1 {
+                            assert!(v.iter().all(|&z| z == 0.0), "ring ({y}, {x})");
+                        } else {
+                            let q = (y - 1) * w + x - 1;
+                            assert_eq!(v, &flat[q * ch..(q + 1) * ch]);
+                        }
+                    }
+                }
+            } else if !silu {
+                // x̂ = (y − β)/γ has mean 0 and variance 1 over each group.
+                let cg = ch / groups;
+                for gi in 0..groups {
+                    let xs: Vec<f64> = (0..h * w)
+                        .flat_map(|q| (gi * cg..(gi + 1) * cg).map(move |c| (q, c)))
+                        .map(|(q, c)| ((got[q * ch + c] - beta[c]) / gamma[c]) as f64)
+                        .collect();
+                    let n = xs.len() as f64;
+                    let mean = xs.iter().sum::<f64>() / n;
+                    let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+                    assert!(
+                        mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4,
+                        "group {gi}: {mean} {var}"
+                    );
+                }
+            }
+        }
+        let (p, ach, heads) = (19usize, 48usize, 3usize);
+        let qkv: Vec<f32> = (0..p * 3 * ach)
+            .map(|i| libm::sinf(i as f32 * 0.29))
+            .collect();
+        let mut scratch = vec![0.0f32; p * ach + p];
+        let mut want = vec![0.0f32; p * ach];
+        attention::run(p, ach, heads, &qkv, &mut scratch, &mut want);
+        let mut got = vec![0.0f32; p * ach];
+        attention(p, ach, heads, &qkv, &mut scratch, &mut got);
+        assert_eq!(got, want, "attention");
+        // Against a direct f64 softmax attention.
+        let d = ach / heads;
+        for qi in 0..p {
+            for j in 0..heads {
+                let sc: Vec<f64> = (0..p)
+                    .map(|ki| {
+                        (0..d)
+                            .map(|e| {
+                                qkv[qi * 3 * ach + j * d + e] as f64
+                                    * qkv[ki * 3 * ach + ach + j * d + e] as f64
+                            })
+                            .sum::<f64>()
+                            / (d as f64).sqrt()
+                    })
+                    .collect();
+                let m = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = sc.iter().map(|s| libm::exp(s - m)).collect();
+                let z: f64 = e.iter().sum();
+                for c in 0..d {
+                    let o: f64 = (0..p)
+                        .map(|ki| e[ki] / z * qkv[ki * 3 * ach + 2 * ach + j * d + c] as f64)
+                        .sum();
+                    let g = got[qi * ach + j * d + c] as f64;
+                    assert!(
+                        (g - o).abs() <= 1e-5 * (1.0 + o.abs()),
+                        "attention ({qi}, {j}, {c}): {g} vs {o}"
+                    );
+                }
+            }
         }
     }
 

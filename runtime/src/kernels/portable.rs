@@ -2,6 +2,7 @@
 //! (the *unfused* family). Used on no_std builds, non-x86 targets (thumbv7em, aarch64, …)
 //! and x86-64 CPUs without FMA; on x86-64 the compiler vectorises it with SSE2.
 
+use super::driver::Conv3x3;
 use super::microkernel::MicroKernel;
 use super::packed::{Packed, NR};
 use crate::schema::Activation;
@@ -45,4 +46,10 @@ pub(crate) fn forward(
 ) {
     // SAFETY: the portable kernel uses no instruction beyond the target's baseline.
     unsafe { super::driver::forward::<Portable, 2, 1, 2>(w, bias, batch, src, act, dst) }
+}
+
+/// A 3×3 convolution from a padded map, portable build (the tile of [`forward`]).
+pub(crate) fn conv3x3(w: &Packed, bias: &[f32], g: &Conv3x3, src: &[f32], dst: &mut [f32]) {
+    // SAFETY: the portable kernel uses no instruction beyond the target's baseline.
+    unsafe { super::driver::conv3x3::<Portable, 2, 1, 2>(w, bias, g, src, dst) }
 }
