@@ -7,6 +7,7 @@
 #   examples/experiments/images.sh             # train (finished runs are reused), evaluate
 #   PHASE=train examples/experiments/images.sh # only train
 #   PHASE=eval  examples/experiments/images.sh # only evaluate the finished runs
+#   JOBS=2 examples/experiments/images.sh      # two trainings side by side (one core each)
 #
 # Every training is single-threaded (--threads 1) and runs alone, one after another, so the
 # budget is CPU time. The step counts give each method the same budget: BUDGET_MIN minutes at
@@ -32,6 +33,10 @@ T=$TARGET/release/flowmap-train
 # Steps per second per method on one core (see above); steps = budget × rate.
 declare -A RATE=([lsd]=1.9 [psd-midpoint]=3.1 [fm]=3.6)
 METHODS=${METHODS:-"lsd psd-midpoint fm"}
+# The ODE baseline (Euler/Heun on the diagonal velocity b_t = v_{t,t}) runs on these models.
+ODE_METHODS=${ODE_METHODS:-"fm"}
+JOBS=${JOBS:-1}
+LR=${LR:-}
 
 [ -f "$DATA" ] || scripts/setup.sh
 cargo build --release --quiet -p flowmap-train
@@ -39,19 +44,51 @@ mkdir -p "$OUT"
 
 steps_for() { python3 -c "print(int($BUDGET_MIN * 60 * ${RATE[$1]}))"; }
 
+train_one() {
+  local m=$1 dir=$OUT/$1 steps
+  steps=$(steps_for "$m")
+  if [ -f "$dir/model.safetensors" ] && grep -q "^steps = $steps\$" "$dir/config.toml" 2>/dev/null; then
+    echo "[images] $m: finished run in $dir reused"
+    return
+  fi
+  echo "[images] $m: $steps steps (budget $BUDGET_MIN min at ${RATE[$m]} steps/s), preset $PRESET, batch $BATCH"
+  rm -rf "$dir"
+  /usr/bin/time -f "%e s wall, %U s user CPU" -o "$OUT/$m.time" "$T" train --arch unet \
+    --unet-preset "$PRESET" --method "$m" --data "$DATA" --batch "$BATCH" --steps "$steps" \
+    ${LR:+--lr "$LR"} --threads 1 --checkpoint-every 1000 --quiet --out "$dir" > "$OUT/$m.train.log" 2>&1
+  echo "[images] $m: done ($(cat "$OUT/$m.time"))"
+}
+
+eval_one() {
+  local m=$1 ode=(--no-ode)
+  case " $ODE_METHODS " in *" $m "*) ode=(--ode-nfe "$ODE_NFE") ;; esac
+  echo "[images] $m: evaluating at N = $STEPS_LIST on $N samples against the test split"
+  "$T" eval --model "$OUT/$m/model.safetensors" --data "$DATA" --reference "$REFERENCE" \
+    --steps "$STEPS_LIST" --n "$N" "${ode[@]}" --json > "$OUT/$m/eval.json"
+  "$T" eval --model "$OUT/$m/model.safetensors" --data "$DATA" --reference "$REFERENCE" \
+    --steps "$STEPS_LIST" --n 64 --no-ode --plot "$OUT/$m/grid.png" > /dev/null
+}
+
+# Runs "$@" in the background, at most $JOBS at a time; `wait_all` fails if any did.
+pids=()
+spawn() {
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+  "$@" &
+  pids+=($!)
+}
+wait_all() {
+  local failed=0
+  for p in "${pids[@]}"; do wait "$p" || failed=1; done
+  pids=()
+  [ "$failed" = 0 ] || { echo "[images] a run failed (see $OUT/*.train.log)" >&2; exit 1; }
+}
+
 if [ "$PHASE" = all ] || [ "$PHASE" = train ]; then
-  for m in $METHODS; do
-    dir=$OUT/$m
-    steps=$(steps_for "$m")
-    if [ -f "$dir/model.safetensors" ] && grep -q "^steps = $steps\$" "$dir/config.toml" 2>/dev/null; then
-      echo "[images] $m: finished run in $dir reused"
-      continue
-    fi
-    echo "[images] $m: $steps steps (budget $BUDGET_MIN min at ${RATE[$m]} steps/s), preset $PRESET, batch $BATCH"
-    rm -rf "$dir"
-    /usr/bin/time -f "%e" -o "$OUT/$m.wall" "$T" train --arch unet --unet-preset "$PRESET" \
-      --method "$m" --data "$DATA" --batch "$BATCH" --steps "$steps" --threads 1 \
-      --checkpoint-every 1000 --quiet --out "$dir" > "$OUT/$m.train.log" 2>&1
-    echo "[images] $m: done in $(cat "$OUT/$m.wall") s"
-  done
+  for m in $METHODS; do spawn train_one "$m"; done
+  wait_all
+fi
+if [ "$PHASE" = all ] || [ "$PHASE" = eval ]; then
+  for m in $METHODS; do spawn eval_one "$m"; done
+  wait_all
+  python3 examples/experiments/images_report.py "$OUT" "${DOCS:-docs/results}"
 fi

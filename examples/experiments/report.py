@@ -284,6 +284,7 @@ def main():
 
     p.append(open(os.path.join(HERE, "discussion.md")).read())
     p.append(defaults_section())
+    p.append(images_section())
     print("\n".join(p))
 
 
@@ -298,6 +299,15 @@ def defaults_section():
         table = open(path).read() if os.path.exists(path) else f"(not measured: run {name}.sh)\n"
         text = text.replace("{" + name + "_table}", table)
     return text
+
+
+def images_section():
+    """§6: U-Nets on Fashion-MNIST (images.sh -> docs/results/images.md via images_report.py),
+    with the hand-written reading in images.md next to this script."""
+    docs = os.path.join(HERE, "..", "..", "docs", "results")
+    path = os.path.join(docs, "images.md")
+    table = open(path).read() if os.path.exists(path) else "(not measured: run images.sh)\n"
+    return open(os.path.join(HERE, "images.md")).read().replace("{images_table}", table)
 
 
 if __name__ == "__main__":

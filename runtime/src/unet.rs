@@ -20,7 +20,7 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::kernels::{self, Conv3x3, GroupNorm, Packed, WinogradWeights};
+use crate::kernels::{self, write_padded, Conv3x3, GroupNorm, Packed, WinogradWeights};
 use crate::schema::{
     Activation, Attention, Conv, ResBlock, Step, UnetPlan, MAX_UNET_BLOCKS, MAX_UNET_LEVELS,
 };
@@ -628,35 +628,20 @@ fn uses_winograd(c: &Conv) -> bool {
 /// Writes the HWC map `src` (`ch` channels, `size`) into `dst` with a ring of zeros: the
 /// `(h + 2) × (w + 2)` input of a 3×3 convolution.
 fn pad(src: &[f32], ch: usize, size: (usize, usize), dst: &mut [f32]) {
-    let (h, w) = size;
-    let wp = w + 2;
-    let dst = &mut dst[..(h + 2) * wp * ch];
-    dst[..wp * ch].fill(0.0);
-    dst[(h + 1) * wp * ch..].fill(0.0);
-    for y in 0..h {
-        let row = &mut dst[(y + 1) * wp * ch..(y + 2) * wp * ch];
-        row[..ch].fill(0.0);
-        row[(w + 1) * ch..].fill(0.0);
-        row[ch..(w + 1) * ch].copy_from_slice(&src[y * w * ch..(y + 1) * w * ch]);
-    }
+    let w = size.1;
+    write_padded(dst, ch, size, |y, row| {
+        row.copy_from_slice(&src[y * w * ch..(y + 1) * w * ch]);
+    });
 }
 
 /// Nearest 2× up-sampling of `src` (`from`) cropped to `to`, written zero-padded (the input
 /// of the convolution that follows).
 fn upsample(src: &[f32], ch: usize, from: (usize, usize), to: (usize, usize), dst: &mut [f32]) {
-    let (_, wf) = from;
-    let (ht, wt) = to;
-    let wp = wt + 2;
-    let dst = &mut dst[..(ht + 2) * wp * ch];
-    dst[..wp * ch].fill(0.0);
-    dst[(ht + 1) * wp * ch..].fill(0.0);
-    for y in 0..ht {
-        let row = &mut dst[(y + 1) * wp * ch..(y + 2) * wp * ch];
-        row[..ch].fill(0.0);
-        row[(wt + 1) * ch..].fill(0.0);
-        for x in 0..wt {
+    let wf = from.1;
+    write_padded(dst, ch, to, |y, row| {
+        for (x, px) in row.chunks_exact_mut(ch).enumerate() {
             let q = (y / 2) * wf + x / 2;
-            row[(x + 1) * ch..(x + 2) * ch].copy_from_slice(&src[q * ch..(q + 1) * ch]);
+            px.copy_from_slice(&src[q * ch..(q + 1) * ch]);
         }
-    }
+    });
 }

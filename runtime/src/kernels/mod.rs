@@ -47,6 +47,8 @@ mod driver;
 mod microkernel;
 mod norm;
 mod packed;
+mod padding;
+pub(crate) use padding::write_padded;
 mod portable;
 mod winograd;
 

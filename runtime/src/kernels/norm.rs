@@ -13,6 +13,7 @@
 //! on the map's place in a batch.
 
 use super::activation::exp_approx;
+use super::padding::write_padded;
 
 /// One GroupNorm call.
 pub(crate) struct GroupNorm<'a> {
@@ -88,23 +89,9 @@ pub(crate) fn run(job: &GroupNorm, coef: &mut [f32], stats: &mut [f64], dst: &mu
     }
     let (mu, a, b) = (&*mu, &*a, &*b);
     if job.padded {
-        let wp = w + 2;
-        let dst = &mut dst[..(h + 2) * wp * ch];
-        dst[..wp * ch].fill(0.0);
-        dst[(h + 1) * wp * ch..].fill(0.0);
-        for y in 0..h {
-            let row = &mut dst[(y + 1) * wp * ch..(y + 2) * wp * ch];
-            row[..ch].fill(0.0);
-            row[(w + 1) * ch..].fill(0.0);
-            apply(
-                &src[y * w * ch..(y + 1) * w * ch],
-                mu,
-                a,
-                b,
-                job.silu,
-                &mut row[ch..(w + 1) * ch],
-            );
-        }
+        write_padded(dst, ch, (h, w), |y, row| {
+            apply(&src[y * w * ch..(y + 1) * w * ch], mu, a, b, job.silu, row);
+        });
     } else {
         apply(src, mu, a, b, job.silu, &mut dst[..p * ch]);
     }
