@@ -21,14 +21,12 @@ use std::time::Duration;
 
 use common::interleaved;
 use criterion::{BenchmarkId, Criterion, Throughput};
-use flowmap::schema::{Architecture, Step, UnetPlan, UnetTimeEmbedding};
-use flowmap::write::{example_unet_meta, random_unet_builder, WeightDtype};
+use flowmap::schema::{Step, UnetPlan};
+use flowmap::write::{random_unet_builder, WeightDtype};
 use flowmap::{Model, NormalRng, Workspace};
 use tch::Tensor;
 
-/// A benchmark network: name and data shape.
-const NETS: [(&str, [usize; 3], usize); 2] =
-    [("1x28x28", [1, 28, 28], 7), ("3x32x32", [3, 32, 32], 8)];
+use common::UNET_NETS as NETS;
 const BATCHES: [usize; 2] = [1, 64];
 
 struct Case {
@@ -39,27 +37,7 @@ struct Case {
 }
 
 fn case(shape: [usize; 3], attention_at: usize) -> Case {
-    let mut meta = example_unet_meta(shape, &[1, 2, 2], &[attention_at]);
-    if let Architecture::Unet {
-        channels,
-        blocks,
-        heads,
-        groups,
-        time_embedding,
-        ..
-    } = &mut meta.architecture
-    {
-        *channels = 32;
-        *blocks = 2;
-        *heads = 4;
-        *groups = 8;
-        *time_embedding = UnetTimeEmbedding::FourierMlp {
-            frequencies: (0..8).map(|k| (1u32 << k) as f32 * 0.25).collect(),
-            dim: 128,
-        };
-    }
-    meta.normalization.mean = vec![0.0; shape[0]];
-    meta.normalization.std = vec![1.0; shape[0]];
+    let meta = common::unet_bench_meta(shape, attention_at);
     let plan = UnetPlan::new(&meta.architecture).unwrap().unwrap();
     let builder = random_unet_builder(meta.clone(), 1);
     Case {

@@ -120,6 +120,40 @@ pub fn inputs(batch: usize) -> Vec<f32> {
     (0..batch * DIM).map(|_| rng.next_f32()).collect()
 }
 
+/// The benchmark U-Nets: name, data shape `[C, H, W]` and the resolution with attention
+/// (shared by `unet_vs_libtorch` and the ONNX Runtime comparison's model writer).
+pub const UNET_NETS: [(&str, [usize; 3], usize); 2] =
+    [("1x28x28", [1, 28, 28], 7), ("3x32x32", [3, 32, 32], 8)];
+
+/// The metadata of a benchmark U-Net: c = 32, channel_mult [1, 2, 2], 2 blocks per level,
+/// attention at `attention_at` and in the middle, 4 heads, 8 groups, 8 Fourier frequencies,
+/// E = 128, mean 0 and std 1 (so data space is the network's space). Its weights are
+/// `flowmap::write::random_unet_builder(meta, 1)`.
+pub fn unet_bench_meta(shape: [usize; 3], attention_at: usize) -> ModelMeta {
+    let mut meta = flowmap::write::example_unet_meta(shape, &[1, 2, 2], &[attention_at]);
+    if let Architecture::Unet {
+        channels,
+        blocks,
+        heads,
+        groups,
+        time_embedding,
+        ..
+    } = &mut meta.architecture
+    {
+        *channels = 32;
+        *blocks = 2;
+        *heads = 4;
+        *groups = 8;
+        *time_embedding = UnetTimeEmbedding::FourierMlp {
+            frequencies: (0..8).map(|k| (1u32 << k) as f32 * 0.25).collect(),
+            dim: 128,
+        };
+    }
+    meta.normalization.mean = vec![0.0; shape[0]];
+    meta.normalization.std = vec![1.0; shape[0]];
+    meta
+}
+
 /// Best (minimum over rounds) seconds per call of each closure, measured in short interleaved
 /// rounds (~2 ms per candidate, so that a neighbour's load hits every candidate alike) for
 /// about `budget` in total, and at least 5 rounds. On a shared machine the minimum of many
