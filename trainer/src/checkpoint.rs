@@ -172,13 +172,17 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// The run description stored in a checkpoint. Settings added after a checkpoint was written
 /// take the value that reproduces what that run did, not today's default: a run from before
-/// learning-rate schedules existed resumes on the paper's inv-sqrt schedule.
+/// learning-rate schedules existed resumes on the paper's inv-sqrt schedule, and one from before
+/// the loss-weight choice on the learned weight (what U-Nets used then; MLPs have no head).
 fn run_info_from_json(text: &str) -> anyhow::Result<RunInfo> {
     let mut value: serde_json::Value = serde_json::from_str(text)?;
     if let Some(config) = value.get_mut("config").and_then(|c| c.as_object_mut()) {
         config
             .entry("lr_schedule")
             .or_insert_with(|| serde_json::json!("inv-sqrt"));
+        config
+            .entry("loss_weight")
+            .or_insert_with(|| serde_json::json!("learned"));
     }
     Ok(serde_json::from_value(value)?)
 }
@@ -331,6 +335,7 @@ pub fn split_layers(flat: Vec<Tensor>) -> (Vec<Tensor>, Vec<Tensor>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::objective::LossWeight;
     use crate::optim::LrSchedule;
 
     fn info_json(config: TrainConfig) -> serde_json::Value {
@@ -352,8 +357,10 @@ mod tests {
         for key in ["lr_schedule", "lr_warmup", "lr_final"] {
             old["config"].as_object_mut().unwrap().remove(key);
         }
+        old["config"].as_object_mut().unwrap().remove("loss_weight");
         let info = run_info_from_json(&old.to_string()).unwrap();
         assert_eq!(info.config.lr_schedule, LrSchedule::InvSqrt);
+        assert_eq!(info.config.loss_weight, LossWeight::Learned);
         // A checkpoint that names its schedule keeps it.
         let cosine = info_json(TrainConfig {
             lr_schedule: LrSchedule::Cosine,
@@ -361,5 +368,6 @@ mod tests {
         });
         let info = run_info_from_json(&cosine.to_string()).unwrap();
         assert_eq!(info.config.lr_schedule, LrSchedule::Cosine);
+        assert_eq!(info.config.loss_weight, LossWeight::Constant);
     }
 }

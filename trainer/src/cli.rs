@@ -4,7 +4,7 @@ use crate::checkpoint::{self, RunInfo, TrainState};
 use crate::config::{parse_hidden, TrainConfig, WeightsChoice};
 use crate::export;
 use crate::network::{Arch, Network};
-use crate::objective::{Method, StopGrad};
+use crate::objective::{LossWeight, Method, StopGrad};
 use crate::optim::LrSchedule;
 use crate::train::{self, Outcome, RunOptions, RunPaths};
 use crate::unet::{Preset, UNet};
@@ -124,6 +124,11 @@ pub struct TrainArgs {
     /// Final learning rate as a fraction of --lr (cosine schedule).
     #[arg(long)]
     pub lr_final: Option<f64>,
+    /// Per-sample loss weight: constant (e^-1·err + 1) or learned (exp(-w)·err + w with a
+    /// learned w(s,t), the paper's image setting; U-Nets only). Learned made LSD and PSD-M
+    /// diverge on our U-Net (docs/training.md), hence the constant default.
+    #[arg(long, value_parser = parse_loss_weight)]
+    pub loss_weight: Option<LossWeight>,
     /// Global gradient-norm clip.
     #[arg(long)]
     pub clip: Option<f64>,
@@ -207,6 +212,16 @@ fn parse_preset(s: &str) -> Result<Preset, String> {
         .ok_or_else(|| format!("unknown U-Net preset '{s}': use tiny, small, cpu or gpu"))
 }
 
+fn parse_loss_weight(s: &str) -> Result<LossWeight, String> {
+    match s {
+        "learned" => Ok(LossWeight::Learned),
+        "constant" => Ok(LossWeight::Constant),
+        _ => Err(format!(
+            "unknown loss weight '{s}': use learned or constant"
+        )),
+    }
+}
+
 fn parse_weights(s: &str) -> Result<WeightsChoice, String> {
     WeightsChoice::parse(s).map_err(|e| e.to_string())
 }
@@ -262,6 +277,7 @@ impl TrainArgs {
             lr_decay_steps,
             lr_warmup,
             lr_final,
+            loss_weight,
             clip,
             max_loss_growth,
             arch,

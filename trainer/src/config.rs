@@ -1,7 +1,7 @@
 //! Training configuration: defaults, a TOML file, and command-line flags (flags win).
 
 use crate::network::Arch;
-use crate::objective::{Method, StopGrad};
+use crate::objective::{LossWeight, Method, StopGrad};
 use crate::optim::LrSchedule;
 use crate::unet::Preset;
 use flowmap::schema::{Activation, Interpolant};
@@ -41,6 +41,8 @@ pub struct TrainConfig {
     pub lr_warmup: u64,
     /// The cosine schedule ends at this fraction of lr0.
     pub lr_final: f64,
+    /// Per-sample loss weight: constant (default) or learned (the paper's image setting).
+    pub loss_weight: LossWeight,
     /// Global-norm gradient clip.
     pub clip: f64,
     /// Stop when the loss exceeds this many times the loss of the run's first step (in this
@@ -93,6 +95,7 @@ impl Default for TrainConfig {
             lr_decay_steps: 35_000,
             lr_warmup: 200,
             lr_final: 0.01,
+            loss_weight: LossWeight::Constant,
             clip: 10.0,
             max_loss_growth: 1000.0,
             arch: Arch::Mlp,

@@ -137,7 +137,20 @@ impl RAdam {
             p.zero_grad();
         }
         loss.backward();
-        let mut grads: Vec<Tensor> = self.params.iter().map(|p| p.grad().detach()).collect();
+        // A parameter the loss does not reach (the loss-weight head under a constant weight)
+        // has no gradient at all: it takes a zero one, so its moments decay and it stays put.
+        let mut grads: Vec<Tensor> = self
+            .params
+            .iter()
+            .map(|p| {
+                let g = p.grad();
+                if g.defined() {
+                    g.detach()
+                } else {
+                    p.zeros_like()
+                }
+            })
+            .collect();
         let norm = clip_global_norm(&mut grads, clip);
         if !norm.is_finite() {
             return Err(NonFiniteGradient(norm));
@@ -284,6 +297,20 @@ mod tests {
     /// (ρ_1 = 1, ρ_2 ≈ 1.999, ... below 5), so with a constant gradient g the update is
     /// exactly lr·g each step; rectification starts at step 6 where
     /// ρ_5 = 4.996 < 5 and ρ_6 = 1999 − 12·0.999⁶/(1 − 0.999⁶) = 5.9942, r_6 = 0.025821
+    #[test]
+    fn a_parameter_the_loss_does_not_reach_stays_put() {
+        let used = Tensor::from_slice(&[2.0f32]).set_requires_grad(true);
+        let unused = Tensor::from_slice(&[5.0f32]).set_requires_grad(true);
+        let mut opt = RAdam::new(&[&used, &unused]);
+        for _ in 0..3 {
+            let loss = (&used * &used).sum(Kind::Float);
+            let norm = opt.backward_step(&loss, 10.0, 0.1).unwrap();
+            assert!(norm > 0.0);
+        }
+        assert_eq!(unused.double_value(&[0]), 5.0);
+        assert!(used.double_value(&[0]) < 2.0);
+    }
+
     #[test]
     fn radam_matches_hand_computed_steps() {
         let p = Tensor::from_slice(&[1.0f64]).to_kind(Kind::Double);

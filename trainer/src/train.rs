@@ -132,6 +132,7 @@ pub fn train_step(
         stopgrad: cfg.effective_stopgrad(),
         interpolant: cfg.interpolant,
         diag_fraction: cfg.diag_fraction,
+        loss_weight: cfg.loss_weight,
     };
     let teacher = match teacher {
         Some(t) => Teacher::Frozen(t),

@@ -4,7 +4,7 @@
 
 use flowmap::schema::Interpolant;
 use flowmap_train::flownet::FlowNet;
-use flowmap_train::objective::{self, LossConfig, Method, Teacher};
+use flowmap_train::objective::{self, LossConfig, LossWeight, Method, Teacher};
 use flowmap_train::optim::RAdam;
 use flowmap_train::unet::{Preset, UNet};
 use tch::{Device, Kind, Tensor};
@@ -50,6 +50,7 @@ fn every_method_trains_a_tiny_unet_on_8x8_images() {
             stopgrad: method.default_stopgrad(),
             interpolant: Interpolant::Linear,
             diag_fraction: 0.75,
+            loss_weight: LossWeight::Learned,
         };
         for step in 0..3 {
             let x1 = data.narrow(0, step * 16, 16);
