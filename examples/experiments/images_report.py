@@ -88,18 +88,34 @@ def main(out, docs):
             say(f"| {m if not row['label'].startswith('floor') else '–'} | {row['label']} | "
                 f"{c['tv_to_uniform']:.3f} | " + " | ".join(f"{100 * f:.1f}" for f in c["fractions"]) + " |")
     say("")
-    for m, r in runs:
-        if r.get("euler"):
-            say(f"*ODE baseline on {m}'s diagonal velocity b_t = v_(t,t) (FD)*")
+    for m, _ in runs:
+        p = os.path.join(out, m, "eval-ode.json")
+        if not os.path.exists(p):
+            continue
+        r = json.load(open(p))
+        say(f"*{m}: flow map vs the ODE on its diagonal velocity b_t = v_(t,t), on {r['n']} samples "
+            "(FD is biased upward at smaller n: compare within this table, whose floor is at the "
+            "same n)*")
+        say("")
+        say("| sampler | NFE | FD | energy(U) | sliced W2 |")
+        say("|---|---|---|---|---|")
+        for group, rows in (("flow map", r["flow_map"]), ("Euler", r["euler"][:-1]), ("Heun", r["heun"][:-1])):
+            for row in rows:
+                if group == "flow map" and row["label"] == "base noise":
+                    continue
+                label = row["label"] if group == "flow map" else f"{group}"
+                say(f"| {label} | {row['nfe']} | {fmt(row.get('fd'))} | {fmt(row.get('energy_u'), 3)} | "
+                    f"{fmt(row.get('sliced_w2'), 3)} |")
+        say("")
+        eq = r.get("equivalence", [])
+        if eq:
+            say("NFE equivalence (smallest ODE NFE at least as good as the flow map; – = none tried):")
             say("")
-            say("| solver | " + " | ".join(f"NFE {row['nfe']}" for row in r["euler"][:-1]) + " |")
-            say("|" + "---|" * (len(r["euler"]))) 
-            say("| Euler | " + " | ".join(fmt(row.get("fd")) for row in r["euler"][:-1]) + " |")
-            heun = {row["nfe"]: row for row in r["heun"][:-1]}
-            say("| Heun | " + " | ".join(fmt(heun.get(row["nfe"], {}).get("fd")) for row in r["euler"][:-1]) + " |")
-            say("")
-            for e in r.get("equivalence", []):
-                say(f"- {json.dumps(e)}")
+            say("| metric | flow-map steps | flow map | Euler NFE | Heun NFE |")
+            say("|---|---|---|---|---|")
+            for e in eq:
+                say(f"| {e['metric']} | {e['steps']} | {e['flow_map']:.3f} | {e['euler_nfe'] or '–'} | "
+                    f"{e['heun_nfe'] or '–'} |")
             say("")
     for m, _ in runs:
         grid = os.path.join(out, m, "grid.png")

@@ -102,6 +102,11 @@ pub struct TrainArgs {
     /// Optimiser steps.
     #[arg(long)]
     pub steps: Option<u64>,
+    /// Train for about this many minutes instead of a step count: the speed of the first
+    /// steps (before the learning-rate warm-up ends) fixes the step count, which is printed
+    /// and saved, so `--steps N` repeats the run exactly.
+    #[arg(long, conflicts_with_all = ["steps", "resume"], value_parser = parse_minutes)]
+    pub minutes: Option<f64>,
     /// Batch size.
     #[arg(long)]
     pub batch: Option<i64>,
@@ -210,6 +215,13 @@ fn parse_arch(s: &str) -> Result<Arch, String> {
 fn parse_preset(s: &str) -> Result<Preset, String> {
     Preset::from_name(s)
         .ok_or_else(|| format!("unknown U-Net preset '{s}': use tiny, small, cpu or gpu"))
+}
+
+fn parse_minutes(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(m) if m.is_finite() && m > 0.0 && m <= 1e6 => Ok(m),
+        _ => Err(format!("'{s}' is not a positive number of minutes")),
+    }
 }
 
 fn parse_loss_weight(s: &str) -> Result<LossWeight, String> {
@@ -565,6 +577,9 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
     let opts = RunOptions {
         progress: !args.quiet,
         stop: Some(stop.clone()),
+        budget: args
+            .minutes
+            .map(|m| std::time::Duration::from_secs_f64(m * 60.0)),
         #[cfg(feature = "fault-injection")]
         faults: train::Faults {
             nan_at: args.inject_nan_at,
@@ -581,6 +596,10 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
         &paths,
         &opts,
     )?;
+    if args.minutes.is_some() {
+        // The budget fixed the step count mid-run: the run directory says which.
+        std::fs::write(paths.config(), toml::to_string(&info.config)?)?;
+    }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "{} steps in {:.1} s ({:.1} steps/s)",

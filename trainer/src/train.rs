@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tch::{Kind, Tensor};
 
 /// Where a run keeps its files.
@@ -71,6 +71,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Set by a signal handler to stop after the current step.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Train for about this long: [`budget_steps`] fixes the step count from the speed of the
+    /// first steps (a new run only).
+    pub budget: Option<Duration>,
     /// Faults to inject (the fault-tolerance tests; built only with `fault-injection`).
     #[cfg(feature = "fault-injection")]
     pub faults: Faults,
@@ -232,6 +235,21 @@ pub fn diverged(loss: f64, reference: f64, factor: f64) -> bool {
     factor > 0.0 && reference > 0.0 && loss > factor * reference
 }
 
+/// The step at which a time budget fixes the step count: after a few steps to time, and no
+/// later than the end of the learning-rate warm-up, so every learning rate used before the
+/// decision is the same whatever the count (warm-up rates do not depend on it; nor, at step 0
+/// without warm-up, does the cosine's first rate), and the run equals one given `--steps`.
+pub fn budget_decision_step(warmup: u64) -> u64 {
+    warmup.clamp(1, 30)
+}
+
+/// Steps that fit `budget`: `done` steps took `elapsed`, of which the steps after the first
+/// (which pays one-time costs) ran at the rate measured from `first_done` on.
+pub fn budget_steps(budget: Duration, elapsed: Duration, done: u64, rate: f64) -> u64 {
+    let left = budget.saturating_sub(elapsed).as_secs_f64();
+    done + (left * rate).floor() as u64
+}
+
 /// Runs (or resumes) training until `cfg.steps`, checkpointing along the way.
 pub fn run(
     state: &mut TrainState,
@@ -241,7 +259,9 @@ pub fn run(
     paths: &RunPaths,
     opts: &RunOptions,
 ) -> anyhow::Result<Outcome> {
-    let cfg = info.config.clone();
+    let mut cfg = info.config.clone();
+    let budget = opts.budget.filter(|_| state.step == 0);
+    let decide_at = budget_decision_step(cfg.lr_warmup);
     trim_log(&paths.log(), state.step)?;
     let mut log = std::fs::OpenOptions::new()
         .create(true)
@@ -276,6 +296,7 @@ pub fn run(
     let first_step = state.step;
     let mut first_loss: Option<f64> = None;
     let mut last_probe = None;
+    let mut after_first: Option<Instant> = None;
     let save = |state: &TrainState, info: &mut RunInfo| -> anyhow::Result<()> {
         info.step = state.step;
         checkpoint::save(&paths.checkpoint(), state, info)
@@ -299,6 +320,33 @@ pub fn run(
             }
         };
         let step = state.step;
+        if step == 1 {
+            after_first = Some(Instant::now());
+        }
+        if let Some(budget) = budget.filter(|_| step == decide_at) {
+            // Timed from the end of the first step (which pays one-time costs) when there is
+            // more than one step to time.
+            let (timed, since) = match after_first.filter(|_| step > 1) {
+                Some(t1) => (step - 1, t1),
+                None => (step, started),
+            };
+            let rate = timed as f64 / since.elapsed().as_secs_f64().max(1e-9);
+            let steps = budget_steps(budget, started.elapsed(), step, rate).max(step);
+            cfg.steps = steps;
+            info.config.steps = steps;
+            if let Some(b) = &bar {
+                b.set_length(steps);
+            }
+            let line = format!(
+                "time budget {:.1} min: {steps} steps at {rate:.1} steps/s (--steps {steps} repeats \
+                 this run exactly)",
+                budget.as_secs_f64() / 60.0
+            );
+            match &bar {
+                Some(b) => b.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
         let reference = *first_loss.get_or_insert(stats.loss);
         if diverged(stats.loss, reference, cfg.max_loss_growth) {
             if let Some(b) = &bar {
@@ -364,6 +412,18 @@ pub fn run(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_time_budget_decides_within_the_warm_up_and_fills_the_rest() {
+        assert_eq!(budget_decision_step(200), 30);
+        assert_eq!(budget_decision_step(10), 10);
+        assert_eq!(budget_decision_step(0), 1);
+        // 30 steps took 6 s of a 60 s budget at 10 steps/s: 54 s more fit 540 steps.
+        let s = |b, e| budget_steps(Duration::from_secs(b), Duration::from_secs(e), 30, 10.0);
+        assert_eq!(s(60, 6), 570);
+        // A budget already spent keeps the steps done.
+        assert_eq!(s(5, 6), 30);
+    }
     use super::*;
 
     fn temp_log(name: &str, text: &str) -> PathBuf {

@@ -78,6 +78,55 @@ fn openmp_threads_wait_passively_unless_the_user_says_otherwise() {
 }
 
 #[test]
+fn a_time_budget_picks_a_step_count_that_repeats_the_run() {
+    let dir = tempdir("minutes");
+    let rest: Vec<&str> = TINY.iter().copied().skip(2).collect(); // TINY without --steps
+    let timed = dir.join("timed");
+    let o = run(&[
+        &["train", "--out", s(&timed), "--minutes", "0.04"],
+        rest.as_slice(),
+    ]
+    .concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let said = text(&o);
+    let line = said
+        .lines()
+        .find(|l| l.starts_with("time budget 0.0 min: "))
+        .expect(&said);
+    let steps: u64 = line.split_whitespace().nth(4).unwrap().parse().unwrap();
+    assert!(
+        steps > 30,
+        "2.4 s of a tiny MLP is more than the 30 timed steps: {line}"
+    );
+    let config = std::fs::read_to_string(timed.join("config.toml")).unwrap();
+    assert!(config.contains(&format!("steps = {steps}\n")), "{config}");
+    // The same run by step count: the same weights, bit for bit.
+    let counted = dir.join("counted");
+    let n = steps.to_string();
+    let o = run(&[
+        &["train", "--out", s(&counted), "--steps", &n],
+        rest.as_slice(),
+    ]
+    .concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let model = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert_eq!(model(&timed), model(&counted));
+    // A budget and a step count together, or a budget on a resumed run, are refused.
+    let o = run(&["train", "--minutes", "1", "--steps", "5"]);
+    assert!(
+        !o.status.success() && text(&o).contains("--minutes"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["train", "--minutes", "0"]);
+    assert!(
+        text(&o).contains("positive number of minutes"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn quality_probe_shows_in_the_log_and_changes_nothing() {
     let dir = tempdir("probe");
     let train = |name: &str, every: &str| {
