@@ -78,27 +78,15 @@ ode_one() {
     --steps "$STEPS_LIST" --n "$ODE_N" --ode-nfe "$ODE_NFE" --json > "$OUT/$m/eval-ode.json"
 }
 
-# Runs "$@" in the background, at most $JOBS at a time; `wait_all` fails if any did.
-pids=()
-spawn() {
-  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
-  "$@" &
-  pids+=($!)
-}
-wait_all() {
-  local failed=0
-  for p in "${pids[@]}"; do wait "$p" || failed=1; done
-  pids=()
-  [ "$failed" = 0 ] || { echo "[images] a run failed (see $OUT/*.train.log)" >&2; exit 1; }
-}
+source examples/experiments/jobs.sh
 
 if [ "$PHASE" = all ] || [ "$PHASE" = train ]; then
   for m in $METHODS; do spawn train_one "$m"; done
-  wait_all
+  wait_all "$OUT/*.train.log"
 fi
 if [ "$PHASE" = all ] || [ "$PHASE" = eval ]; then
   for m in $METHODS; do spawn eval_one "$m"; done
   for m in $ODE_METHODS; do spawn ode_one "$m"; done
-  wait_all
+  wait_all "$OUT/*.train.log"
   python3 examples/experiments/images_report.py "$OUT" "${DOCS:-docs/results}"
 fi

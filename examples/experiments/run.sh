@@ -40,19 +40,7 @@ T=$TARGET/release/flowmap-train
 cargo build --release --quiet -p flowmap-train
 mkdir -p "$OUT" "$DOCS"
 
-# Runs "$@" in the background, keeping at most $JOBS at a time; `wait_all` fails if any did.
-pids=()
-spawn() {
-  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
-  "$@" &
-  pids+=($!)
-}
-wait_all() {
-  local failed=0
-  for p in "${pids[@]}"; do wait "$p" || failed=1; done
-  pids=()
-  [ "$failed" = 0 ] || { echo "[experiments] a run failed (see its train.log / eval.err)" >&2; exit 1; }
-}
+source examples/experiments/jobs.sh
 
 # True if DIR holds a finished run of exactly this method, steps, batch and hidden widths.
 finished() {
@@ -128,14 +116,14 @@ for data in $DATASETS; do
   for m in $METHODS; do
     spawn train "$OUT/$data/$m" "$src" "$m" "$steps" "$batch" "$hidden"
   done
-  wait_all
+  wait_all "its train.log / eval.err"
   for m in $METHODS; do
     ode=(--no-ode)
     wants_ode "$m" && ode=(--ode-nfe 1,2,4,8,16,32,64)
     spawn evaluate "$OUT/$data/$m/model.safetensors" "$src" 1,2,4,8,16 "$EVAL_N" \
       "$OUT/$data/$m/eval.json" "$DOCS/$data-$m.png" "${ode[@]}"
   done
-  wait_all
+  wait_all "its train.log / eval.err"
 done
 
 python3 examples/experiments/report.py "$OUT" > docs/results.md
