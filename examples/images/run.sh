@@ -3,7 +3,7 @@
 # export it, and write one- and two-step sprite sheets through the C library (libflowmap.so,
 # examples/c/flowmap_sprites.c), plus a PNG grid (data row, then 1, 2 and 4 steps).
 #
-#   examples/images/run.sh                     # ≈ 15 min on one core of a 2-core machine
+#   examples/images/run.sh                     # ≈ 15 min on one core (1500 LSD steps, `small` U-Net)
 #   STEPS=6000 examples/images/run.sh          # longer training, sharper sprites
 #   DATA=path/to/sprites/ examples/images/run.sh   # your own PNG folder (one size, 1–4 channels)
 #
@@ -16,6 +16,12 @@ STEPS=${STEPS:-1500}
 PRESET=${PRESET:-small}
 THREADS=${THREADS:-1}
 DATA=${DATA:-.deps/fashion-mnist/train-images-idx3-ubyte.gz}
+# Scored against Fashion-MNIST's test split when training on its train split; otherwise the
+# reference is half of DATA.
+REFERENCE=${REFERENCE:-}
+if [ -z "$REFERENCE" ] && [ "$DATA" = .deps/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  REFERENCE=.deps/fashion-mnist/t10k-images-idx3-ubyte.gz
+fi
 
 scripts/setup.sh
 echo "[images] building the trainer, the flowmap binary and the C library (release)"
@@ -35,6 +41,6 @@ done
 
 echo "[images] PNG grid (first row data, then 1, 2, 4 steps)"
 ./target/release/flowmap-train eval --model "$OUT/model.safetensors" --data "$DATA" \
-  --steps 1,2,4 --n 2000 --no-ode --plot "$OUT/grid.png"
+  ${REFERENCE:+--reference "$REFERENCE"} --steps 1,2,4 --n 2000 --no-ode --plot "$OUT/grid.png"
 
 echo "[images] done: $OUT/sprites-1step.ppm, $OUT/sprites-2step.ppm, $OUT/grid.png"
