@@ -29,9 +29,12 @@ fn commands(readme: &str, prefix: &str) -> Vec<Vec<String>> {
 fn tiny(mut args: Vec<String>) -> Vec<String> {
     match args.first().map(String::as_str) {
         Some("train") if !args.iter().any(|a| a == "--help") => {
-            if let Some(i) = args.iter().position(|a| a == "--steps") {
-                let resumed = args.iter().any(|a| a == "--resume");
-                args[i + 1] = if resumed { "30" } else { "20" }.into();
+            match args.iter().position(|a| a == "--steps") {
+                Some(i) => {
+                    let resumed = args.iter().any(|a| a == "--resume");
+                    args[i + 1] = if resumed { "30" } else { "20" }.into();
+                }
+                None => args.extend(["--steps", "20"].map(String::from)),
             }
             args.extend(TINY.iter().map(|s| s.to_string()));
         }
@@ -59,6 +62,9 @@ fn the_readmes_commands_run_as_written() {
         assert!(cli.iter().any(|c| c[0] == sub), "README lost `$F {sub}`");
     }
     let dir = tempdir("readme");
+    // The commands run from a checkout's root, where scripts/setup.sh put the image data
+    // (.deps/fashion-mnist) that the image commands name.
+    std::os::unix::fs::symlink(repo_root().join(".deps"), dir.join(".deps")).unwrap();
     for (name, cmds) in [("flowmap-train", &trainer), ("flowmap", &cli)] {
         for c in cmds.iter() {
             let args = tiny(c.clone());
