@@ -243,8 +243,8 @@ pub fn budget_decision_step(warmup: u64) -> u64 {
     warmup.clamp(1, 30)
 }
 
-/// Steps that fit `budget`: `done` steps took `elapsed`, of which the steps after the first
-/// (which pays one-time costs) ran at the rate measured from `first_done` on.
+/// Steps that fit `budget`: `done` steps took `elapsed`; the rest of the budget is filled at
+/// `rate` steps per second.
 pub fn budget_steps(budget: Duration, elapsed: Duration, done: u64, rate: f64) -> u64 {
     let left = budget.saturating_sub(elapsed).as_secs_f64();
     done + (left * rate).floor() as u64
