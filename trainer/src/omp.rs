@@ -1,10 +1,10 @@
-//! How libtorch's OpenMP threads wait. libgomp's default lets idle threads spin for work; on
-//! a machine whose cores are shared with anything else that is ruinous — measured on a 2-core
-//! machine with other jobs running, a default 2-D run (all cores) made 1.0–1.3 steps/s spinning
-//! and 15–26 steps/s with `OMP_WAIT_POLICY=PASSIVE` (one thread: 12.8). libgomp reads the
-//! variable when it is loaded, before `main`, so the only way to give users the passive policy
-//! by default is to start the program once more with the variable set. A value the user set
-//! is kept as it is.
+//! How libtorch's OpenMP threads wait. libgomp's default lets idle threads spin for work. On
+//! a machine whose cores are shared with other jobs that is ruinous (2 shared cores: a default
+//! 2-D run made 1.0–1.3 steps/s spinning, 15–26 with `OMP_WAIT_POLICY=PASSIVE`); on an idle
+//! machine spinning pays (same run, idle: 44–55 steps/s spinning, 24–27 passive, 38 on one
+//! thread). Neither policy is right everywhere, so the default stays libgomp's and
+//! [`wait_passively`] is there for a caller that knows the cores are shared; the start line
+//! shows the policy in effect.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -12,7 +12,8 @@ use std::process::Command;
 /// The variable libgomp reads.
 pub const WAIT_POLICY: &str = "OMP_WAIT_POLICY";
 
-/// Restarts this program with `OMP_WAIT_POLICY=PASSIVE` unless the variable is set. Returns
+/// Restarts this program with `OMP_WAIT_POLICY=PASSIVE` unless the variable is set (libgomp
+/// reads it when it is loaded, before `main`). Returns
 /// only when nothing was restarted: the variable was set, or the restart failed (then the
 /// program carries on with libgomp's default).
 pub fn wait_passively() {
