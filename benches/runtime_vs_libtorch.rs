@@ -44,6 +44,7 @@ fn torch_net(net: &Net) -> Mlp {
         bs,
         net.sigma as f64,
         flowmap::schema::Activation::GeluTanh,
+        &[],
     )
 }
 

@@ -88,6 +88,7 @@ fn meta(hidden: &[usize], sigma: f32) -> ModelMeta {
             hidden: hidden.to_vec(),
             activation: Activation::GeluTanh,
             time_embedding: TimeEmbedding::Raw,
+            state_embedding: StateEmbedding::Raw,
         },
         interpolant: Interpolant::Trig,
         sigma,

@@ -8,6 +8,9 @@
 #   PHASE=train examples/experiments/images.sh # only train
 #   PHASE=eval  examples/experiments/images.sh # only evaluate the finished runs
 #   BUDGET_MIN=45 JOBS=1 examples/experiments/images.sh   # the issue's longest budget, one at a time
+#   SEED=2 OUT=out/images-seed2 ODE_METHODS= DOCS=out/images-seed2/docs \
+#     examples/experiments/images.sh                       # the same runs with another seed
+#   SEED_DIRS=out/images-seed2 PHASE=report examples/experiments/images.sh   # both seeds reported
 #
 # Every training is single-threaded (--threads 1); JOBS of them run side by side (3 by default,
 # so on 2 cores each gets about two thirds of one). The step counts give each method the same
@@ -38,6 +41,7 @@ METHODS=${METHODS:-"lsd psd-midpoint fm"}
 ODE_METHODS=${ODE_METHODS:-"fm"}
 JOBS=${JOBS:-3}
 LR=${LR:-}
+SEED=${SEED:-42}
 
 [ -f "$DATA" ] || scripts/setup.sh
 cargo build --release --quiet -p flowmap-train
@@ -48,7 +52,8 @@ steps_for() { python3 -c "print(int($BUDGET_MIN * 60 * ${RATE[$1]}))"; }
 train_one() {
   local m=$1 dir=$OUT/$1 steps
   steps=$(steps_for "$m")
-  if [ -f "$dir/model.safetensors" ] && grep -q "^steps = $steps\$" "$dir/config.toml" 2>/dev/null; then
+  if [ -f "$dir/model.safetensors" ] && grep -q "^steps = $steps\$" "$dir/config.toml" 2>/dev/null \
+    && grep -q "^seed = $SEED\$" "$dir/config.toml"; then
     echo "[images] $m: finished run in $dir reused"
     return
   fi
@@ -56,7 +61,7 @@ train_one() {
   rm -rf "$dir"
   /usr/bin/time -f "%e s wall, %U s user CPU" -o "$OUT/$m.time" "$T" train --arch unet \
     --unet-preset "$PRESET" --method "$m" --data "$DATA" --batch "$BATCH" --steps "$steps" \
-    ${LR:+--lr "$LR"} --threads 1 --checkpoint-every 1000 --quiet --out "$dir" > "$OUT/$m.train.log" 2>&1
+    ${LR:+--lr "$LR"} --seed "$SEED" --threads 1 --checkpoint-every 1000 --quiet --out "$dir" > "$OUT/$m.train.log" 2>&1
   echo "[images] $m: done ($(cat "$OUT/$m.time"))"
 }
 
@@ -89,5 +94,8 @@ if [ "$PHASE" = all ] || [ "$PHASE" = eval ]; then
   for m in $METHODS; do spawn eval_one "$m"; done
   for m in $ODE_METHODS; do spawn ode_one "$m"; done
   wait_all "$OUT/*.train.log"
-  python3 examples/experiments/images_report.py "$OUT" "${DOCS:-docs/results}"
+fi
+if [ "$PHASE" = all ] || [ "$PHASE" = eval ] || [ "$PHASE" = report ]; then
+  # SEED_DIRS: finished runs of other seeds (e.g. out/images-seed2), reported beside these.
+  python3 examples/experiments/images_report.py "$OUT" "${DOCS:-docs/results}" ${SEED_DIRS:-}
 fi

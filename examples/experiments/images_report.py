@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """docs/results/images.md (and its pictures) from the runs of images.sh.
 
-usage: images_report.py OUT_DIR DOCS_DIR
+usage: images_report.py OUT_DIR DOCS_DIR [SEED_OUT_DIR ...]
 Reads OUT_DIR/<method>/eval.json (+ config.toml, log.jsonl, grid.png) and OUT_DIR/<method>.time;
 writes DOCS_DIR/images.md and copies each grid to DOCS_DIR/images-<method>.png. report.py
-appends images.md to docs/results.md as its images section.
+appends images.md to docs/results.md as its images section. Each SEED_OUT_DIR holds the same
+runs with another seed (images.sh with SEED and OUT set): a table per metric then gives every
+seed's value, the mean and the spread.
 """
 import json, os, re, shutil, sys
 
@@ -24,7 +26,40 @@ def config_value(path, key):
     return m.group(1).strip('"') if m else None
 
 
-def main(out, docs):
+def seed_of(out, m):
+    return config_value(os.path.join(out, m, "config.toml"), "seed") or "?"
+
+
+def seeds_section(say, out, others, methods, steps):
+    """Per metric: each seed's value at every N, the mean and the spread (max − min)."""
+    dirs = [out] + others
+    say(f"*Across seeds ({len(dirs)} trainings per method, same steps and batch; each scored on the "
+        "same number of samples against the test split)*")
+    say("")
+    for key, title, d in [("fd", "FD", 2), ("energy_u", "energy(U)", 3)]:
+        say(f"| method | N | " + " | ".join(f"seed {seed_of(o, methods[0])}" for o in dirs)
+            + f" | mean | spread | ({title}) |")
+        say("|" + "---|" * (len(dirs) + 5))
+        for m in methods:
+            evals = []
+            for o in dirs:
+                p = os.path.join(o, m, "eval.json")
+                evals.append(json.load(open(p)) if os.path.exists(p) else None)
+            for s in steps:
+                vals = []
+                for r in evals:
+                    row = None if r is None else next(
+                        (x for x in r["flow_map"] if x["nfe"] == s and x["label"].endswith(("step", "steps"))), None)
+                    vals.append(None if row is None else row.get(key))
+                got = [v for v in vals if v is not None]
+                mean = sum(got) / len(got) if got else None
+                spread = (max(got) - min(got)) if len(got) > 1 else None
+                say(f"| {m} | {s} | " + " | ".join(fmt(v, d) for v in vals)
+                    + f" | {fmt(mean, d)} | {fmt(spread, d)} | |")
+        say("")
+
+
+def main(out, docs, others=()):
     runs = []
     for m in ORDER:
         p = os.path.join(out, m, "eval.json")
@@ -73,6 +108,8 @@ def main(out, docs):
             cells = [fmt(by_nfe.get(s, {}).get(key), d) for s in steps]
             say(f"| {m} | " + " | ".join(cells) + f" | {fmt(base.get(key), d)} | {fmt(floor.get(key), d)} |")
         say("")
+    if others:
+        seeds_section(say, out, list(others), [m for m, _ in runs], steps)
     say("*Class coverage (the classifier's predicted classes; TV = total variation to uniform, "
         "0 = even, 0.9 = one class)*")
     say("")
@@ -130,6 +167,6 @@ def main(out, docs):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], sys.argv[3:])

@@ -13,8 +13,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use flowmap::schema::{
-    Activation, Architecture, Interpolant, ModelMeta, Normalization, Provenance, TimeEmbedding,
-    FORMAT_VERSION,
+    Activation, Architecture, Interpolant, ModelMeta, Normalization, Provenance, StateEmbedding,
+    TimeEmbedding, FORMAT_VERSION,
 };
 use flowmap::{Grid, Model, NormalRng};
 
@@ -182,6 +182,7 @@ fn meta(
             hidden,
             activation,
             time_embedding,
+            state_embedding: StateEmbedding::Raw,
         },
         interpolant: Interpolant::Linear,
         sigma,

@@ -22,6 +22,7 @@ fn model(
             hidden,
             activation,
             time_embedding,
+            state_embedding: StateEmbedding::Raw,
         },
         interpolant: Interpolant::Linear,
         sigma: 1.0,

@@ -129,8 +129,9 @@ pub enum LoadError {
         /// Its declared width.
         width: usize,
     },
-    /// A Fourier time-embedding frequency is not finite, or there are more than
-    /// [`MAX_FREQUENCIES`](crate::MAX_FREQUENCIES).
+    /// A Fourier time- or state-embedding frequency is not finite, or there are more than
+    /// [`MAX_FREQUENCIES`](crate::MAX_FREQUENCIES), or the state embedding's (1 + 2K)·d
+    /// inputs exceed [`MAX_DIM`](crate::MAX_DIM).
     InvalidFrequency {
         /// Index of the offending frequency (or the count, if there are too many).
         index: usize,

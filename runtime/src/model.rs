@@ -57,6 +57,8 @@ pub struct Model {
     activation: Activation,
     /// Fourier frequencies (empty for the raw embedding).
     frequencies: Vec<f32>,
+    /// State-embedding frequencies (empty: layer 0 reads u = x/σ itself).
+    state_frequencies: Vec<f32>,
     /// Number of time-embedding features E (the first E columns of layer 0).
     embed_features: usize,
     layers: Vec<Layer>,
@@ -66,7 +68,7 @@ pub struct Model {
     mean: Vec<f32>,
     std: Vec<f32>,
     sigma: f32,
-    /// Widest activation row: max(dim, hidden widths).
+    /// Widest activation row: max(layer-0 input, hidden widths).
     width: usize,
     /// The network, for the `unet` family (the fields above from `activation` to `width`
     /// describe the `mlp` family and are empty then).
@@ -212,13 +214,14 @@ impl Model {
     /// into the kernel layout.
     pub(crate) fn from_weights(meta: ModelMeta, weights: Vec<Vec<f32>>) -> Model {
         let parameters = weights.iter().map(Vec::len).sum();
-        let (hidden, activation, time_embedding) = match &meta.architecture {
+        let (hidden, activation, time_embedding, state_embedding) = match &meta.architecture {
             Architecture::Mlp {
                 hidden,
                 activation,
                 time_embedding,
+                state_embedding,
                 ..
-            } => (hidden, activation, time_embedding),
+            } => (hidden, activation, time_embedding, state_embedding),
             Architecture::Unet { .. } => {
                 let plan = match UnetPlan::new(&meta.architecture) {
                     Some(Ok(plan)) => plan,
@@ -229,6 +232,7 @@ impl Model {
                     activation: Activation::Silu,
                     embed_features: 0,
                     frequencies: Vec::new(),
+                    state_frequencies: Vec::new(),
                     layers: Vec::new(),
                     emb_weight: Vec::new(),
                     mean: meta.normalization.mean.clone(),
@@ -272,12 +276,16 @@ impl Model {
             TimeEmbedding::Fourier { frequencies } => frequencies.clone(),
         };
         let dim = meta.architecture.dim();
-        let width = hidden.iter().copied().fold(dim, usize::max);
+        let width = hidden
+            .iter()
+            .copied()
+            .fold(state_embedding.features(dim), usize::max);
         Model {
             dim,
             activation: *activation,
             embed_features: e,
             frequencies,
+            state_frequencies: state_embedding.frequencies().to_vec(),
             layers,
             emb_weight,
             mean: meta.normalization.mean.clone(),
@@ -397,10 +405,20 @@ impl Model {
         for (j, b) in bias0[..l0.n_out].iter_mut().enumerate() {
             *b = l0.bias[j] + kernels::dot(&self.emb_weight[j * e..(j + 1) * e], emb);
         }
-        // Layer-0 input: z / σ.
+        // Layer-0 input: u = z / σ, embedded.
         let n = batch * self.dim;
-        for (u, z) in ws.a[..n].iter_mut().zip(&ws.z[..n]) {
-            *u = z / self.sigma;
+        if self.state_frequencies.is_empty() {
+            for (u, z) in ws.a[..n].iter_mut().zip(&ws.z[..n]) {
+                *u = z / self.sigma;
+            }
+        } else {
+            let row = self.layers[0].n_in - e;
+            for (out, z) in ws.a[..batch * row]
+                .chunks_exact_mut(row)
+                .zip(ws.z[..n].chunks_exact(self.dim))
+            {
+                embed_state(&self.state_frequencies, self.sigma, z, out);
+            }
         }
         let (mut src, mut dst) = (&mut ws.a, &mut ws.b);
         let mut in_b = false;
@@ -672,6 +690,31 @@ impl Model {
             *v *= self.sigma;
         }
         self.run_grid(ws, batch, grid, out)
+    }
+}
+
+/// Writes the state embedding of one normalised row `z` (d values) to `out` ((1 + 2K)·d
+/// values): `[u, sin(w_1 u), …, sin(w_K u), cos(w_1 u), …, cos(w_K u)]` with u = z/σ and
+/// `w_k = 2π·f_k` computed in f32 (`TAU * f_k`), element-wise.
+pub(crate) fn embed_state(frequencies: &[f32], sigma: f32, z: &[f32], out: &mut [f32]) {
+    let d = z.len();
+    let k = frequencies.len();
+    let (u, rest) = out.split_at_mut(d);
+    for (u, z) in u.iter_mut().zip(z) {
+        *u = z / sigma;
+    }
+    let (sines, cosines) = rest.split_at_mut(k * d);
+    for ((&f, sin), cos) in frequencies
+        .iter()
+        .zip(sines.chunks_exact_mut(d))
+        .zip(cosines.chunks_exact_mut(d))
+    {
+        let w = core::f32::consts::TAU * f;
+        for ((s, c), &u) in sin.iter_mut().zip(cos.iter_mut()).zip(&*u) {
+            let a = w * u;
+            *s = libm::sinf(a);
+            *c = libm::cosf(a);
+        }
     }
 }
 

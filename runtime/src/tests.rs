@@ -28,6 +28,7 @@ pub(crate) fn meta(
             hidden,
             activation,
             time_embedding,
+            state_embedding: StateEmbedding::Raw,
         },
         interpolant: Interpolant::Linear,
         sigma,
@@ -142,6 +143,7 @@ fn reference_map(meta: &ModelMeta, w: &Weights, s: f32, t: f32, x: &[f32]) -> Ve
     let Architecture::Mlp {
         activation,
         time_embedding,
+        state_embedding,
         ..
     } = &meta.architecture
     else {
@@ -174,7 +176,15 @@ fn reference_map(meta: &ModelMeta, w: &Weights, s: f32, t: f32, x: &[f32]) -> Ve
                 e
             }
         };
-        h.extend(z.iter().map(|z| z / sigma));
+        let u: Vec<f64> = z.iter().map(|z| z / sigma).collect();
+        h.extend(&u);
+        // State embedding: all sines (frequency-major, each block d wide), then all cosines.
+        for trig in [libm::sin, libm::cos] {
+            for &f in state_embedding.frequencies() {
+                let w = 2.0 * core::f64::consts::PI * f as f64;
+                h.extend(u.iter().map(|u| trig(w * u)));
+            }
+        }
         let nl = w.len() / 2;
         for l in 0..nl {
             let (wt, bs) = (&w[2 * l], &w[2 * l + 1]);
@@ -236,11 +246,17 @@ fn matches_reference_forward_all_activations_and_embeddings() {
             frequencies: vec![],
         },
     ];
+    let states = [
+        StateEmbedding::Raw,
+        StateEmbedding::Fourier {
+            frequencies: vec![0.5, 2.0],
+        },
+    ];
     let mut seed = 10;
     for act in acts {
-        for emb in &embs {
+        for (emb, state) in embs.iter().flat_map(|e| states.iter().map(move |s| (e, s))) {
             seed += 1;
-            let m = meta(
+            let mut m = meta(
                 vec![3],
                 vec![24, 17],
                 act,
@@ -249,6 +265,13 @@ fn matches_reference_forward_all_activations_and_embeddings() {
                 vec![0.5, -2.0, 3.0],
                 vec![1.0, 0.25, 4.0],
             );
+            if let Architecture::Mlp {
+                state_embedding, ..
+            } = &mut m.architecture
+            {
+                *state_embedding = state.clone();
+            }
+            m.format_version = m.architecture.format_version();
             let w = random_weights(&m, seed);
             let model = Model::from_bytes(&bytes_of(&m, &w, WeightDtype::F32)).unwrap();
             let mut rng = NormalRng::new(seed + 100);

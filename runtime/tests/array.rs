@@ -26,6 +26,7 @@ fn image_model() -> Model {
             hidden: hidden.clone(),
             activation: Activation::Silu,
             time_embedding: TimeEmbedding::Raw,
+            state_embedding: StateEmbedding::Raw,
         },
         interpolant: Interpolant::Linear,
         sigma: 1.0,

@@ -62,6 +62,7 @@ fn good_meta() -> Value {
             hidden: vec![3],
             activation: Activation::GeluTanh,
             time_embedding: TimeEmbedding::Raw,
+            state_embedding: StateEmbedding::Raw,
         },
         interpolant: Interpolant::Linear,
         sigma: 1.0,

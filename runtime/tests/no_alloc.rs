@@ -70,6 +70,7 @@ fn model(time_embedding: TimeEmbedding) -> Model {
             hidden: hidden.clone(),
             activation: Activation::GeluTanh,
             time_embedding,
+            state_embedding: StateEmbedding::Raw,
         },
         interpolant: Interpolant::Trig,
         sigma: 0.8,

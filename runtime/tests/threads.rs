@@ -25,6 +25,7 @@ fn model(time_embedding: TimeEmbedding, activation: Activation) -> Model {
             hidden: hidden.to_vec(),
             activation,
             time_embedding,
+            state_embedding: StateEmbedding::Raw,
         },
         interpolant: Interpolant::Linear,
         sigma: 1.3,

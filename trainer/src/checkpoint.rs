@@ -173,7 +173,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// The run description stored in a checkpoint. Settings added after a checkpoint was written
 /// take the value that reproduces what that run did, not today's default: a run from before
 /// learning-rate schedules existed resumes on the paper's inv-sqrt schedule, and one from before
-/// the loss-weight choice on the learned weight (what U-Nets used then; MLPs have no head).
+/// the loss-weight choice on the learned weight (what U-Nets used then; MLPs have no head); one
+/// from before state embeddings on the raw state.
 fn run_info_from_json(text: &str) -> anyhow::Result<RunInfo> {
     let mut value: serde_json::Value = serde_json::from_str(text)?;
     if let Some(config) = value.get_mut("config").and_then(|c| c.as_object_mut()) {
@@ -183,6 +184,9 @@ fn run_info_from_json(text: &str) -> anyhow::Result<RunInfo> {
         config
             .entry("loss_weight")
             .or_insert_with(|| serde_json::json!("learned"));
+        config
+            .entry("state_frequencies")
+            .or_insert_with(|| serde_json::json!([]));
     }
     Ok(serde_json::from_value(value)?)
 }
@@ -281,7 +285,14 @@ pub fn load(path: &Path, device: Device) -> anyhow::Result<(TrainState, RunInfo)
     let net: Network = match unet_config {
         None => {
             let (weights, biases) = split_layers(params);
-            Mlp::from_tensors(weights, biases, info.sigma, info.config.activation).into()
+            Mlp::from_tensors(
+                weights,
+                biases,
+                info.sigma,
+                info.config.activation,
+                &info.config.state_frequencies,
+            )
+            .into()
         }
         Some(config) => {
             let (loss_weight, params): (BTreeMap<_, _>, BTreeMap<_, _>) = names

@@ -153,6 +153,11 @@ pub struct TrainArgs {
     /// Activation: gelu-tanh, gelu-erf, silu, relu.
     #[arg(long, value_parser = parse_activation)]
     pub activation: Option<Activation>,
+    /// MLP state embedding: Fourier frequencies f_k (cycles per unit of x/σ), e.g.
+    /// 0.5,1,2,4 — layer 0 also reads sin/cos(2π f_k x/σ) of every coordinate, which lets a
+    /// small net draw sharp one-step maps; `none` = the raw state (the paper's MLP).
+    #[arg(long, value_parser = parse_frequencies)]
+    pub state_frequencies: Option<Frequencies>,
     /// Base scale σ in normalised space (default: 0.5 for images, else the std of the normalised data).
     #[arg(long)]
     pub sigma: Option<f64>,
@@ -206,6 +211,25 @@ pub struct Widths(pub Vec<usize>);
 
 fn parse_widths(s: &str) -> Result<Widths, String> {
     parse_hidden(s).map(Widths)
+}
+
+/// State-embedding frequencies as one command-line value.
+#[derive(Debug, Clone)]
+pub struct Frequencies(pub Vec<f32>);
+
+fn parse_frequencies(s: &str) -> Result<Frequencies, String> {
+    if s == "none" {
+        return Ok(Frequencies(Vec::new()));
+    }
+    s.split(',')
+        .map(|f| match f.trim().parse::<f32>() {
+            Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+            _ => Err(format!(
+                "'{f}' is not a positive frequency: give a list such as 0.5,1,2,4, or none"
+            )),
+        })
+        .collect::<Result<_, _>>()
+        .map(Frequencies)
 }
 
 fn parse_arch(s: &str) -> Result<Arch, String> {
@@ -297,6 +321,9 @@ impl TrainArgs {
         );
         if let Some(w) = &self.hidden {
             cfg.hidden = w.0.clone();
+        }
+        if let Some(f) = &self.state_frequencies {
+            cfg.state_frequencies = f.0.clone();
         }
         set!(
             activation,
@@ -507,7 +534,15 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
             .unwrap_or(data.default_sigma());
         tch::manual_seed(cfg.seed as i64);
         let net: Network = match cfg.arch {
-            Arch::Mlp => Mlp::new(data.mean.len(), &cfg.hidden, sigma, cfg.activation, dev).into(),
+            Arch::Mlp => Mlp::with_state_embedding(
+                data.mean.len(),
+                &cfg.hidden,
+                sigma,
+                cfg.activation,
+                &cfg.state_frequencies,
+                dev,
+            )
+            .into(),
             Arch::Unet => {
                 let [c, h, w] = data.data_shape[..] else {
                     bail!(

@@ -56,6 +56,9 @@ pub struct TrainConfig {
     pub hidden: Vec<usize>,
     /// Hidden activation.
     pub activation: Activation,
+    /// MLP only: Fourier frequencies f_k of the state embedding (layer 0 also reads
+    /// sin/cos(2π f_k·x/σ) of each coordinate); empty = the raw state (the paper's MLP).
+    pub state_frequencies: Vec<f32>,
     /// Base scale σ in normalised space; `None` = 0.5 for images, else the std of all
     /// normalised training coordinates.
     pub sigma: Option<f64>,
@@ -102,6 +105,7 @@ impl Default for TrainConfig {
             unet_preset: Preset::Cpu,
             hidden: vec![256, 256, 256],
             activation: Activation::GeluTanh,
+            state_frequencies: Vec::new(),
             sigma: None,
             seed: 42,
             device: "auto".into(),
@@ -210,6 +214,22 @@ impl TrainConfig {
         }
         if self.hidden.is_empty() || self.hidden.iter().any(|&w| w == 0 || w > 65_536) {
             bail!("--hidden needs one or more widths in 1..=65536, e.g. 256x3 or 512,512");
+        }
+        if self
+            .state_frequencies
+            .iter()
+            .any(|f| !(f.is_finite() && *f > 0.0))
+            || self.state_frequencies.len() > 64
+        {
+            bail!(
+                "--state-frequencies needs at most 64 positive frequencies, e.g. 0.5,1,2,4 (got {:?})",
+                self.state_frequencies
+            );
+        }
+        if self.arch == Arch::Unet && !self.state_frequencies.is_empty() {
+            bail!(
+                "--state-frequencies applies to MLPs only (U-Nets see pixels through convolutions)"
+            );
         }
         if let Some(s) = self.sigma {
             if !(s.is_finite() && s > 0.0) {

@@ -41,6 +41,7 @@ pub fn architecture(state: &TrainState, info: &RunInfo) -> Architecture {
             hidden: m.hidden(),
             activation: info.config.activation,
             time_embedding: TimeEmbedding::Raw,
+            state_embedding: m.state_embedding(),
         },
         Network::UNet(u) => {
             // Data values of pixels 0 and 255: the normalisation maps [−1, 1] onto them.
@@ -133,6 +134,7 @@ pub fn load_model_net(path: &std::path::Path, device: Device) -> anyhow::Result<
     let Architecture::Mlp {
         activation,
         time_embedding,
+        state_embedding,
         ..
     } = &meta.architecture
     else {
@@ -163,7 +165,13 @@ pub fn load_model_net(path: &std::path::Path, device: Device) -> anyhow::Result<
     }
     let (w, b) = crate::checkpoint::split_layers(flat);
     Ok((
-        Mlp::from_tensors(w, b, meta.sigma as f64, *activation),
+        Mlp::from_tensors(
+            w,
+            b,
+            meta.sigma as f64,
+            *activation,
+            state_embedding.frequencies(),
+        ),
         meta,
     ))
 }

@@ -1,22 +1,26 @@
 //! The flow-map network v_θ(s, t, z) — the paper's MLP — with exact forward-mode tangents.
 //!
-//! X_{s,t}(z) = z + (t − s)·v_{s,t}(z), with v_{s,t}(z) = σ·MLP([s, t, z/σ]) (DESIGN.md §2).
+//! X_{s,t}(z) = z + (t − s)·v_{s,t}(z), with v_{s,t}(z) = σ·MLP([s, t, φ(z/σ)]) (DESIGN.md §2),
+//! φ the state embedding: the identity, or Fourier features of each coordinate
+//! ([`StateEmbedding::Fourier`]).
 //! LSD and ESD need directional derivatives of X with respect to t, s or z that are themselves
 //! differentiable in θ. For an MLP, propagating a tangent alongside the activations is exact and
 //! costs one extra matrix product per layer, and because it is built from ordinary tensor ops,
 //! `backward()` differentiates through it (forward-over-reverse).
 
-use flowmap::schema::{Activation, Architecture, TimeEmbedding};
+use flowmap::schema::{Activation, Architecture, StateEmbedding, TimeEmbedding};
 use tch::{Device, Kind, Tensor};
 
 /// The tensor names of an MLP model file (file order: layers.0.weight, layers.0.bias, …), from
 /// the runtime's schema ([`Architecture::tensors`]).
 pub fn mlp_tensor_names(dim: usize, hidden: Vec<usize>, activation: Activation) -> Vec<String> {
+    // The names do not depend on the embeddings (only layer 0's width does).
     Architecture::Mlp {
         data_shape: vec![dim],
         hidden,
         activation,
         time_embedding: TimeEmbedding::Raw,
+        state_embedding: StateEmbedding::Raw,
     }
     .tensors()
     .into_iter()
@@ -47,6 +51,8 @@ pub struct Mlp {
     pub activation: Activation,
     /// Data dimension d.
     pub dim: usize,
+    /// State-embedding frequencies f_k (empty: the raw state).
+    pub state_frequencies: Vec<f32>,
 }
 
 impl Mlp {
@@ -60,7 +66,20 @@ impl Mlp {
         activation: Activation,
         device: Device,
     ) -> Mlp {
-        let mut widths = vec![2 + dim];
+        Mlp::with_state_embedding(dim, hidden, sigma, activation, &[], device)
+    }
+
+    /// [`Mlp::new`] with the state embedded at `state_frequencies` (empty: raw).
+    pub fn with_state_embedding(
+        dim: usize,
+        hidden: &[usize],
+        sigma: f64,
+        activation: Activation,
+        state_frequencies: &[f32],
+        device: Device,
+    ) -> Mlp {
+        let state = state_embedding(state_frequencies);
+        let mut widths = vec![2 + state.features(dim)];
         widths.extend_from_slice(hidden);
         widths.push(dim);
         let mut weights = Vec::new();
@@ -78,15 +97,18 @@ impl Mlp {
             sigma,
             activation,
             dim,
+            state_frequencies: state_frequencies.to_vec(),
         }
     }
 
-    /// Builds a network from existing tensors (a checkpoint or a model file).
+    /// Builds a network from existing tensors (a checkpoint or a model file) whose layer 0
+    /// reads the state embedded at `state_frequencies` (empty: raw).
     pub fn from_tensors(
         weights: Vec<Tensor>,
         biases: Vec<Tensor>,
         sigma: f64,
         activation: Activation,
+        state_frequencies: &[f32],
     ) -> Mlp {
         let dim = weights.last().map(|w| w.size()[0] as usize).unwrap_or(0);
         Mlp {
@@ -95,7 +117,62 @@ impl Mlp {
             sigma,
             activation,
             dim,
+            state_frequencies: state_frequencies.to_vec(),
         }
+    }
+
+    /// How layer 0 sees the state, as the model file declares it.
+    pub fn state_embedding(&self) -> StateEmbedding {
+        state_embedding(&self.state_frequencies)
+    }
+
+    /// φ(u) for u = z/σ: [B, d] → [B, (1 + 2K)·d], as the runtime computes it
+    /// (`[u, sin(w_k u)…, cos(w_k u)…]`, w_k = 2π·f_k rounded to f32 first).
+    fn embed_state(&self, u: &Tensor) -> Tensor {
+        if self.state_frequencies.is_empty() {
+            return u.shallow_clone();
+        }
+        let a = u.unsqueeze(1) * self.angular_frequencies(u);
+        let rows = u.size()[0];
+        Tensor::cat(
+            &[
+                u,
+                &a.sin().reshape([rows, -1]),
+                &a.cos().reshape([rows, -1]),
+            ],
+            1,
+        )
+    }
+
+    /// The tangent of [`Mlp::embed_state`] at u along du.
+    fn embed_state_tangent(&self, u: &Tensor, du: &Tensor) -> Tensor {
+        if self.state_frequencies.is_empty() {
+            return du.shallow_clone();
+        }
+        let w = self.angular_frequencies(u);
+        let a = u.unsqueeze(1) * &w;
+        let wdu = du.unsqueeze(1) * &w;
+        let rows = u.size()[0];
+        Tensor::cat(
+            &[
+                du,
+                &(a.cos() * &wdu).reshape([rows, -1]),
+                &(-a.sin() * wdu).reshape([rows, -1]),
+            ],
+            1,
+        )
+    }
+
+    /// w_k = 2π·f_k (computed in f32, as the runtime does), shaped [1, K, 1] on u's device.
+    fn angular_frequencies(&self, u: &Tensor) -> Tensor {
+        let w: Vec<f32> = self
+            .state_frequencies
+            .iter()
+            .map(|f| std::f32::consts::TAU * f)
+            .collect();
+        Tensor::from_slice(&w)
+            .to_device(u.device())
+            .view([1, -1, 1])
     }
 
     /// Hidden-layer widths.
@@ -137,12 +214,13 @@ impl Mlp {
             sigma: self.sigma,
             activation: self.activation,
             dim: self.dim,
+            state_frequencies: self.state_frequencies.clone(),
         }
     }
 
     /// v_{s,t}(z) for s, t: [B, 1] and z: [B, d].
     pub fn velocity(&self, s: &Tensor, t: &Tensor, z: &Tensor) -> Tensor {
-        let mut h = Tensor::cat(&[s, t, &(z / self.sigma)], 1);
+        let mut h = Tensor::cat(&[s, t, &self.embed_state(&(z / self.sigma))], 1);
         let last = self.weights.len() - 1;
         for (i, (w, b)) in self.weights.iter().zip(&self.biases).enumerate() {
             h = h.linear(w, Some(b));
@@ -166,11 +244,13 @@ impl Mlp {
         z: &Tensor,
         tangent: &Tangent,
     ) -> (Tensor, Tensor) {
-        let mut h = Tensor::cat(&[s, t, &(z / self.sigma)], 1);
+        let u = z / self.sigma;
+        let mut h = Tensor::cat(&[s, t, &self.embed_state(&u)], 1);
         let zeros_col = || Tensor::zeros_like(s);
         let dz = match tangent.dz {
-            Some(dz) => dz / self.sigma,
-            None => Tensor::zeros_like(z),
+            Some(dz) => self.embed_state_tangent(&u, &(dz / self.sigma)),
+            // No state tangent: φ's tangent is zero too.
+            None => Tensor::zeros_like(&h).narrow(1, 2, h.size()[1] - 2),
         };
         let ds = tangent.ds.map(|d| d.expand_as(s)).unwrap_or_else(zeros_col);
         let dt = tangent.dt.map(|d| d.expand_as(t)).unwrap_or_else(zeros_col);
@@ -199,6 +279,18 @@ impl Mlp {
             sigma: self.sigma,
             activation: self.activation,
             dim: self.dim,
+            state_frequencies: self.state_frequencies.clone(),
+        }
+    }
+}
+
+/// The model-file form of a state embedding at `frequencies` (empty: raw).
+pub fn state_embedding(frequencies: &[f32]) -> StateEmbedding {
+    if frequencies.is_empty() {
+        StateEmbedding::Raw
+    } else {
+        StateEmbedding::Fourier {
+            frequencies: frequencies.to_vec(),
         }
     }
 }

@@ -4,9 +4,12 @@ use flowmap::schema::Activation;
 use flowmap_train::net::{activate, activation_derivative, Mlp, Tangent};
 use tch::{Device, Kind, Tensor};
 
-fn double_net(act: Activation, dim: usize) -> Mlp {
+/// Frequencies of the Fourier state embedding the tests use besides the raw state.
+const STATE_FREQUENCIES: [f32; 2] = [0.5, 2.0];
+
+fn double_net(act: Activation, dim: usize, state_frequencies: &[f32]) -> Mlp {
     tch::manual_seed(3);
-    let net = Mlp::new(dim, &[16, 16], 0.7, act, Device::Cpu);
+    let net = Mlp::with_state_embedding(dim, &[16, 16], 0.7, act, state_frequencies, Device::Cpu);
     let w = net
         .weights
         .iter()
@@ -17,7 +20,7 @@ fn double_net(act: Activation, dim: usize) -> Mlp {
         .iter()
         .map(|b| b.detach().to_kind(Kind::Double) + 0.1)
         .collect();
-    Mlp::from_tensors(w, b, 0.7, act)
+    Mlp::from_tensors(w, b, 0.7, act, state_frequencies)
 }
 
 fn max_abs(t: &Tensor) -> f64 {
@@ -42,12 +45,17 @@ fn activation_derivatives_match_central_differences() {
     }
 }
 
-/// dX/dt, dX/ds and ∇_z X·b from the tangent pass, vs central differences of X.
+/// dX/dt, dX/ds and ∇_z X·b from the tangent pass, vs central differences of X, with the raw
+/// and the Fourier state embedding.
 #[test]
 fn map_tangents_match_central_differences() {
     let opts = (Kind::Double, Device::Cpu);
-    for act in ACTS {
-        let net = double_net(act, 3);
+    let embeddings: [&[f32]; 2] = [&[], &STATE_FREQUENCIES];
+    for (act, freqs) in ACTS
+        .into_iter()
+        .flat_map(|a| embeddings.into_iter().map(move |f| (a, f)))
+    {
+        let net = double_net(act, 3, freqs);
         let b = 5;
         let s = Tensor::rand([b, 1], opts) * 0.5;
         let t = &s + Tensor::rand([b, 1], opts) * 0.5;
@@ -70,7 +78,7 @@ fn map_tangents_match_central_differences() {
         let exact = &v + (&t - &s) * dv;
         let fd = (x(&s, &(&t + h), &z) - x(&s, &(&t - h), &z)) / (2.0 * h);
         let tol = if act == Activation::Relu { 1e-5 } else { 1e-7 };
-        assert!(max_abs(&(&exact - fd)) < tol, "{act:?} d/dt");
+        assert!(max_abs(&(&exact - fd)) < tol, "{act:?} {freqs:?} d/dt");
 
         // ∂_s X = −v + (t − s)·∂_s v
         let (v, dv) = net.velocity_jvp(
@@ -84,7 +92,7 @@ fn map_tangents_match_central_differences() {
         );
         let exact = -&v + (&t - &s) * dv;
         let fd = (x(&(&s + h), &t, &z) - x(&(&s - h), &t, &z)) / (2.0 * h);
-        assert!(max_abs(&(&exact - fd)) < tol, "{act:?} d/ds");
+        assert!(max_abs(&(&exact - fd)) < tol, "{act:?} {freqs:?} d/ds");
 
         // ∇_z X·dir = dir + (t − s)·∇_z v·dir
         let (_, dv) = net.velocity_jvp(
@@ -98,7 +106,7 @@ fn map_tangents_match_central_differences() {
         );
         let exact = &dir + (&t - &s) * dv;
         let fd = (x(&s, &t, &(&z + &dir * h)) - x(&s, &t, &(&z - &dir * h))) / (2.0 * h);
-        assert!(max_abs(&(&exact - fd)) < tol, "{act:?} spatial");
+        assert!(max_abs(&(&exact - fd)) < tol, "{act:?} {freqs:?} spatial");
     }
 }
 
@@ -107,7 +115,7 @@ fn map_tangents_match_central_differences() {
 #[test]
 fn tangent_is_differentiable_in_parameters() {
     let opts = (Kind::Double, Device::Cpu);
-    let net = double_net(Activation::GeluTanh, 2);
+    let net = double_net(Activation::GeluTanh, 2, &STATE_FREQUENCIES);
     let s = Tensor::from_slice(&[0.1f64, 0.3]).view([2, 1]);
     let t = Tensor::from_slice(&[0.7f64, 0.9]).view([2, 1]);
     let z = Tensor::randn([2, 2], opts);
@@ -133,6 +141,7 @@ fn tangent_is_differentiable_in_parameters() {
             net.biases.iter().map(|b| b.shallow_clone()).collect(),
             0.7,
             Activation::GeluTanh,
+            &STATE_FREQUENCIES,
         )
     };
     objective(&with(weights)).backward();

@@ -27,11 +27,12 @@ fn train_run(cfg: &TrainConfig, dir: &std::path::Path) -> (TrainState, RunInfo) 
     let data = data::prepare(ds, None, Device::Cpu).unwrap();
     let sigma = cfg.sigma.unwrap_or(data.coordinate_std);
     tch::manual_seed(cfg.seed as i64);
-    let net = Mlp::new(
+    let net = Mlp::with_state_embedding(
         data.mean.len(),
         &cfg.hidden,
         sigma,
         cfg.activation,
+        &cfg.state_frequencies,
         Device::Cpu,
     );
     let mut state = TrainState::new(net);
@@ -340,14 +341,25 @@ fn nan_stops_and_keeps_the_last_checkpoint() {
 /// relative; f16/bf16 within their precision).
 #[test]
 fn runtime_matches_libtorch_forward() {
+    runtime_matches_libtorch_forward_with(&[]);
+}
+
+/// The runtime reads the Fourier state embedding exactly as the trainer computes it.
+#[test]
+fn runtime_matches_libtorch_forward_with_state_embedding() {
+    runtime_matches_libtorch_forward_with(&[0.5, 1.0, 2.0, 4.0]);
+}
+
+fn runtime_matches_libtorch_forward_with(state_frequencies: &[f32]) {
     let _guard = rng_lock();
     tch::set_num_threads(1);
     tch::manual_seed(4);
-    let net = Mlp::new(
+    let net = Mlp::with_state_embedding(
         2,
         &[64, 64, 64],
         0.9,
         flowmap::schema::Activation::GeluTanh,
+        state_frequencies,
         Device::Cpu,
     );
     let state = TrainState::new(net);

@@ -11,8 +11,8 @@ pub const METADATA_KEY: &str = "flowmap";
 /// reads). Versions are bumped on every change a reader must know about.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Format 2: adds the `unet` architecture, compact normalisation (length 1, C or dim) and
-/// `pixel_range`. The newest version this runtime reads; it reads 1 and 2 and rejects any
+/// Format 2: adds the `unet` architecture, compact normalisation (length 1, C or dim),
+/// `pixel_range` and the MLP's `state_embedding`. The newest version this runtime reads; it reads 1 and 2 and rejects any
 /// other with a typed error. A writer writes [`Architecture::format_version`].
 pub const LATEST_FORMAT_VERSION: u32 = 2;
 
@@ -51,6 +51,9 @@ pub enum Architecture {
         activation: Activation,
         /// How the two times enter the network.
         time_embedding: TimeEmbedding,
+        /// Format 2: how the state x/σ enters the network (absent: raw, as in format 1).
+        #[serde(default, skip_serializing_if = "StateEmbedding::is_raw")]
+        state_embedding: StateEmbedding,
     },
     /// Format 2: a convolutional U-Net over data of shape `[C, H, W]` (see `docs/format.md`
     /// §2 for the topology). Tensors: see [`Architecture::tensors`].
@@ -125,6 +128,46 @@ pub enum TimeEmbedding {
     },
 }
 
+/// How an MLP presents the state u = x/σ (d values) to its first layer, after the time
+/// embedding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StateEmbedding {
+    /// u itself: d input features (format 1's only form).
+    #[default]
+    Raw,
+    /// Format 2: `[u, sin(2π f_1 u), …, sin(2π f_K u), cos(2π f_1 u), …, cos(2π f_K u)]`, each
+    /// block d wide (element-wise on u): (1 + 2K)·d input features. Lets a small MLP draw the
+    /// sharp edges of a one-step map (a smooth network of the raw state blurs them).
+    Fourier {
+        /// The frequencies f_k, in cycles per unit of u.
+        frequencies: Vec<f32>,
+    },
+}
+
+impl StateEmbedding {
+    /// `true` for [`StateEmbedding::Raw`] (which a writer leaves out of the file).
+    pub fn is_raw(&self) -> bool {
+        matches!(self, StateEmbedding::Raw)
+    }
+
+    /// Number of input features for a state of `dim` values.
+    pub fn features(&self, dim: usize) -> usize {
+        match self {
+            StateEmbedding::Raw => dim,
+            StateEmbedding::Fourier { frequencies } => (1 + 2 * frequencies.len()) * dim,
+        }
+    }
+
+    /// The frequencies (empty for raw).
+    pub fn frequencies(&self) -> &[f32] {
+        match self {
+            StateEmbedding::Raw => &[],
+            StateEmbedding::Fourier { frequencies } => frequencies,
+        }
+    }
+}
+
 /// The stochastic interpolant I_t = α_t x0 + β_t x1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -187,8 +230,11 @@ impl Architecture {
     /// The format version a writer writes for this architecture (the first that has it).
     pub fn format_version(&self) -> u32 {
         match self {
-            Architecture::Mlp { .. } => FORMAT_VERSION,
-            Architecture::Unet { .. } => LATEST_FORMAT_VERSION,
+            Architecture::Mlp {
+                state_embedding: StateEmbedding::Raw,
+                ..
+            } => FORMAT_VERSION,
+            Architecture::Mlp { .. } | Architecture::Unet { .. } => LATEST_FORMAT_VERSION,
         }
     }
 }

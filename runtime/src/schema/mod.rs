@@ -18,8 +18,8 @@ pub use limits::{
     MAX_UNET_EMBED, MAX_UNET_LEVELS, MAX_UNET_RESOLUTION, MAX_WIDTH,
 };
 pub use meta::{
-    Activation, Architecture, Interpolant, ModelMeta, Normalization, Provenance, TimeEmbedding,
-    UnetTimeEmbedding, FORMAT_VERSION, LATEST_FORMAT_VERSION, METADATA_KEY,
+    Activation, Architecture, Interpolant, ModelMeta, Normalization, Provenance, StateEmbedding,
+    TimeEmbedding, UnetTimeEmbedding, FORMAT_VERSION, LATEST_FORMAT_VERSION, METADATA_KEY,
 };
 pub use spec::TensorSpec;
 pub use tensors::{mlp_bias_name, mlp_weight_name};

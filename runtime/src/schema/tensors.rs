@@ -25,7 +25,7 @@ pub fn mlp_bias_name(i: usize) -> String {
 
 impl Architecture {
     /// `(inputs, outputs)` of each dense layer of an `mlp`, in order: the first takes
-    /// `[embed(s, t), x/σ]`, the last gives `dim` outputs. Empty for other families.
+    /// `[embed(s, t), embed(x/σ)]`, the last gives `dim` outputs. Empty for other families.
     ///
     /// Meaningful for metadata that passed [`ModelMeta::validate`](super::ModelMeta::validate)
     /// (which bounds every width, so nothing here overflows).
@@ -34,10 +34,11 @@ impl Architecture {
             Architecture::Mlp {
                 hidden,
                 time_embedding,
+                state_embedding,
                 ..
             } => {
                 let mut shape = Vec::with_capacity(hidden.len() + 1);
-                let mut n_in = time_embedding.features() + self.dim();
+                let mut n_in = time_embedding.features() + state_embedding.features(self.dim());
                 for &w in hidden {
                     shape.push((n_in, w));
                     n_in = w;

@@ -38,6 +38,10 @@ impl ModelMeta {
             .and_then(|a| a.get("kind"))
             .and_then(|k| k.as_str());
         let needs = match kind {
+            // An MLP that embeds its state is format 2 (raw: format 1).
+            Some("mlp") if value["architecture"].get("state_embedding").is_some() => {
+                LATEST_FORMAT_VERSION
+            }
             Some("mlp") => FORMAT_VERSION,
             Some("unet") => LATEST_FORMAT_VERSION,
             Some(other) => return Err(LoadError::UnknownArchitecture(other.to_string())),
@@ -61,13 +65,14 @@ impl ModelMeta {
     /// architecture, σ, the normalisation. After this, [`Architecture::tensors`] and every
     /// size derived from the metadata are bounded (no overflow, nothing absurd).
     pub fn validate(&self) -> Result<(), LoadError> {
-        let (data_shape, hidden, time_embedding) = match &self.architecture {
+        let (data_shape, hidden, time_embedding, state_embedding) = match &self.architecture {
             Architecture::Mlp {
                 data_shape,
                 hidden,
                 time_embedding,
+                state_embedding,
                 ..
-            } => (data_shape, hidden, time_embedding),
+            } => (data_shape, hidden, time_embedding, state_embedding),
             Architecture::Unet { pixel_range, .. } => return self.validate_unet(*pixel_range),
         };
         let dim = check_data_shape(data_shape)?;
@@ -88,6 +93,16 @@ impl ModelMeta {
         }
         if let TimeEmbedding::Fourier { frequencies } = time_embedding {
             check_frequencies(frequencies)?;
+        }
+        let state_frequencies = state_embedding.frequencies();
+        check_frequencies(state_frequencies)?;
+        // (1 + 2K)·d inputs: bounded like a data dimension, so no size derived from it
+        // overflows.
+        if (1 + 2 * state_frequencies.len()).saturating_mul(dim) > MAX_DIM {
+            return Err(LoadError::InvalidFrequency {
+                index: state_frequencies.len(),
+                value: f32::NAN,
+            });
         }
         if !(self.sigma.is_finite() && self.sigma > 0.0) {
             return Err(LoadError::InvalidSigma(self.sigma));
