@@ -46,6 +46,8 @@ mod kernels;
 mod load;
 mod model;
 mod pixels;
+#[cfg(feature = "std")]
+mod pool;
 pub mod rng;
 pub mod schema;
 mod unet;
@@ -61,5 +63,7 @@ pub use model::{Grid, Model, Workspace};
 /// The ndarray version the `ndarray` feature's methods take ([`Model::sample_array`], ...).
 #[cfg(feature = "ndarray")]
 pub use ndarray;
+#[cfg(feature = "std")]
+pub use pool::{Pool, PoolError, MAX_POOL_THREADS};
 pub use rng::NormalRng;
 pub use schema::{FORMAT_VERSION, MAX_DIM, MAX_FREQUENCIES, MAX_HIDDEN_LAYERS, MAX_WIDTH};
