@@ -59,6 +59,10 @@ enum Op<'a> {
     Sample(Grid<'a>),
     Map(f32, f32),
     Velocity(f32),
+    /// Panics when the chunk's first input value is negative: only the tests below can
+    /// make a chunk panic.
+    #[cfg(test)]
+    PanicIfNegative,
 }
 
 /// One chunk of a call: borrowed input rows, and the staging rows it writes.
@@ -75,6 +79,12 @@ impl Task<'_> {
             Op::Sample(grid) => self.model.sample(ws, self.input, grid, self.out),
             Op::Map(s, t) => self.model.map(ws, s, t, self.input, self.out),
             Op::Velocity(t) => self.model.velocity(ws, t, self.input, self.out),
+            #[cfg(test)]
+            Op::PanicIfNegative => {
+                assert!(self.input[0] >= 0.0, "test panic");
+                self.out.copy_from_slice(self.input);
+                Ok(())
+            }
         }
     }
 }
@@ -495,5 +505,71 @@ impl Drop for Pool {
             // A worker never panics outside its caught chunk; nothing to report if it did.
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    /// A chunk that panics (which no valid input makes happen) surfaces as a panic on the
+    /// calling thread, after every chunk finished: on a worker or on the caller's own chunk.
+    /// The pool stays usable and `out` is untouched.
+    #[test]
+    fn a_panicking_chunk_panics_the_caller_and_the_pool_recovers() {
+        let model = Model::from_bytes(&crate::write::example_model_bytes()).unwrap();
+        let dim = model.dim();
+        let batch = 6;
+        let mut pool = Pool::new(3).unwrap();
+        let (shared, ws, staging) = (&pool.shared, &mut pool.ws, &mut pool.staging);
+        let ok: Vec<f32> = (0..batch * dim).map(|i| i as f32).collect();
+        // Rows 2.. (the workers' chunks) negative; then every row negative.
+        let mut workers_only = ok.clone();
+        workers_only[2 * dim..].iter_mut().for_each(|v| *v = -1.0);
+        let all = alloc::vec![-1.0f32; batch * dim];
+        for input in [&workers_only, &all] {
+            let mut out = alloc::vec![5.0f32; batch * dim];
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                run(
+                    shared,
+                    ws,
+                    staging,
+                    &model,
+                    Op::PanicIfNegative,
+                    input,
+                    batch,
+                    &mut out,
+                )
+            }));
+            assert!(r.is_err(), "the call should panic");
+            assert!(out.iter().all(|&v| v == 5.0), "out touched");
+            assert_eq!(
+                shared.lock().pending,
+                0,
+                "returned before the workers finished"
+            );
+        }
+        let mut out = alloc::vec![0.0f32; batch * dim];
+        run(
+            shared,
+            ws,
+            staging,
+            &model,
+            Op::PanicIfNegative,
+            &ok,
+            batch,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out, ok);
+        // And real work still matches one thread.
+        let mut want = alloc::vec![0.0f32; batch * dim];
+        model
+            .sample_seeded(&mut model.workspace(batch), 2, Grid::Uniform(2), &mut want)
+            .unwrap();
+        pool.sample_seeded(&model, 2, Grid::Uniform(2), &mut out)
+            .unwrap();
+        assert_eq!(out, want);
     }
 }
