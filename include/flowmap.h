@@ -18,6 +18,8 @@
  *    of threads at once, without locking.
  *  - A flowmap_workspace holds scratch memory and is NOT thread-safe: give each thread its
  *    own workspace (it may be moved between threads, but used by one at a time).
+ *  - A flowmap_pool (flowmap_pool_new()) splits one batch over several threads, with the
+ *    same results as one thread; like a workspace, it is used by one thread at a time.
  *  - The last-error message is thread-local.
  */
 
@@ -131,6 +133,14 @@ typedef int32_t flowmap_status;
  * flowmap_model_load_bytes(), release with flowmap_model_free().
  */
 typedef struct flowmap_model flowmap_model;
+
+/**
+ * A pool of threads that splits one batch over several cores (opaque). Create with
+ * flowmap_pool_new(), release with flowmap_pool_free(). Like a workspace, a pool is used by
+ * one thread at a time (it may be moved between threads); it holds each of its threads'
+ * scratch memory and is not tied to one model.
+ */
+typedef struct flowmap_pool flowmap_pool;
 
 /**
  * Scratch memory for evaluating a model (opaque). Not thread-safe: one workspace per
@@ -437,6 +447,51 @@ flowmap_status flowmap_sample_seeded_grid(const struct flowmap_model *model,
                                           struct flowmap_workspace *workspace,
                                           const float *grid,
                                           size_t grid_len,
+                                          uint64_t seed,
+                                          size_t batch,
+                                          float *out);
+
+/**
+ * Creates a pool of `threads` threads in all: the calling thread and `threads` - 1 worker
+ * threads, started now and kept until flowmap_pool_free(). flowmap_pool_sample_seeded()
+ * splits a batch into `threads` contiguous parts (fewer when the batch is smaller) and
+ * evaluates them at the same time; its results are bit-identical to
+ * flowmap_sample_seeded()'s. Choose `threads` up to the number of cores the program may
+ * use. On success stores the pool in `*out_pool`; on failure leaves it unchanged.
+ *
+ * Errors: FLOWMAP_ERR_NULL_POINTER, FLOWMAP_ERR_INVALID_ARGUMENT (threads 0 or more than
+ * 1024), FLOWMAP_ERR_OUT_OF_MEMORY (the system refused to start a thread).
+ *
+ * # Safety
+ * `out_pool` is NULL or valid for one write.
+ */
+flowmap_status flowmap_pool_new(size_t threads, struct flowmap_pool **out_pool);
+
+/**
+ * Releases a pool: stops and joins its threads. NULL is ignored.
+ *
+ * # Safety
+ * `pool` is NULL or a pool from flowmap_pool_new() not freed yet, which no other thread
+ * uses any more.
+ */
+void flowmap_pool_free(struct flowmap_pool *pool);
+
+/**
+ * flowmap_sample_seeded() split over the threads of `pool`: the calling thread draws the
+ * noise, then every thread of the pool samples its part of the batch. The output is
+ * bit-identical to flowmap_sample_seeded()'s for the same model, steps, seed and batch,
+ * whatever the number of threads. Allocates nothing once the pool has run a batch this
+ * large.
+ *
+ * Errors: as flowmap_sample_seeded().
+ *
+ * # Safety
+ * `model` is NULL or a live model; `pool` is NULL or a live pool, used by no other thread
+ * during the call; `out` is NULL or valid for writes of batch * dim floats.
+ */
+flowmap_status flowmap_pool_sample_seeded(const struct flowmap_model *model,
+                                          struct flowmap_pool *pool,
+                                          size_t steps,
                                           uint64_t seed,
                                           size_t batch,
                                           float *out);

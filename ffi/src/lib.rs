@@ -16,7 +16,7 @@ mod status;
 use std::ffi::c_char;
 
 use flowmap::schema::LATEST_FORMAT_VERSION;
-use flowmap::{Grid, Model, Workspace};
+use flowmap::{Grid, Model, Pool, Workspace};
 
 pub use status::flowmap_status;
 use status::{flowmap_status::*, guard, guard_value, Error};
@@ -42,12 +42,24 @@ pub struct flowmap_workspace {
     scratch: Vec<f32>,
 }
 
-// The header promises that one model may be shared between threads and a workspace moved.
+/// A pool of threads that splits one batch over several cores (opaque). Create with
+/// flowmap_pool_new(), release with flowmap_pool_free(). Like a workspace, a pool is used by
+/// one thread at a time (it may be moved between threads); it holds each of its threads'
+/// scratch memory and is not tied to one model.
+#[allow(non_camel_case_types)]
+pub struct flowmap_pool {
+    magic: u64,
+    pool: Pool,
+}
+
+// The header promises that one model may be shared between threads, and a workspace and a
+// pool moved.
 const _: () = {
     const fn shareable<T: Send + Sync>() {}
     const fn sendable<T: Send>() {}
     shareable::<flowmap_model>();
     sendable::<flowmap_workspace>();
+    sendable::<flowmap_pool>();
 };
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
@@ -676,5 +688,78 @@ pub unsafe extern "C" fn flowmap_sample_seeded_grid(
                 out,
             )
         }
+    })
+}
+
+/// Creates a pool of `threads` threads in all: the calling thread and `threads` - 1 worker
+/// threads, started now and kept until flowmap_pool_free(). flowmap_pool_sample_seeded()
+/// splits a batch into `threads` contiguous parts (fewer when the batch is smaller) and
+/// evaluates them at the same time; its results are bit-identical to
+/// flowmap_sample_seeded()'s. Choose `threads` up to the number of cores the program may
+/// use. On success stores the pool in `*out_pool`; on failure leaves it unchanged.
+///
+/// Errors: FLOWMAP_ERR_NULL_POINTER, FLOWMAP_ERR_INVALID_ARGUMENT (threads 0 or more than
+/// 1024), FLOWMAP_ERR_OUT_OF_MEMORY (the system refused to start a thread).
+///
+/// # Safety
+/// `out_pool` is NULL or valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn flowmap_pool_new(
+    threads: usize,
+    out_pool: *mut *mut flowmap_pool,
+) -> flowmap_status {
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let out = unsafe { ptr::out_ref(out_pool, "out_pool")? };
+        let pool = Pool::new(threads)?;
+        *out = ptr::into_raw(flowmap_pool {
+            magic: <flowmap_pool as ptr::Handle>::MAGIC,
+            pool,
+        });
+        Ok(())
+    })
+}
+
+/// Releases a pool: stops and joins its threads. NULL is ignored.
+///
+/// # Safety
+/// `pool` is NULL or a pool from flowmap_pool_new() not freed yet, which no other thread
+/// uses any more.
+#[no_mangle]
+pub unsafe extern "C" fn flowmap_pool_free(pool: *mut flowmap_pool) {
+    // AssertUnwindSafe: the pool's thread handles are not RefUnwindSafe, but the pool is
+    // gone after this call whether or not freeing it unwinds; nothing observes it again.
+    // SAFETY: the contract of `ptr::free` is this function's contract.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { ptr::free(pool) }));
+}
+
+/// flowmap_sample_seeded() split over the threads of `pool`: the calling thread draws the
+/// noise, then every thread of the pool samples its part of the batch. The output is
+/// bit-identical to flowmap_sample_seeded()'s for the same model, steps, seed and batch,
+/// whatever the number of threads. Allocates nothing once the pool has run a batch this
+/// large.
+///
+/// Errors: as flowmap_sample_seeded().
+///
+/// # Safety
+/// `model` is NULL or a live model; `pool` is NULL or a live pool, used by no other thread
+/// during the call; `out` is NULL or valid for writes of batch * dim floats.
+#[no_mangle]
+pub unsafe extern "C" fn flowmap_pool_sample_seeded(
+    model: *const flowmap_model,
+    pool: *mut flowmap_pool,
+    steps: usize,
+    seed: u64,
+    batch: usize,
+    out: *mut f32,
+) -> flowmap_status {
+    guard(|| {
+        // SAFETY: forwarded contracts.
+        let (m, p) = unsafe { (model_ref(model)?, ptr::handle_mut(pool, "pool")?) };
+        let n = elements(m, batch, "batch")?;
+        // SAFETY: forwarded contract; the length is batch * dim as the contract states.
+        let y = unsafe { ptr::slice_mut(out, n, "out")? };
+        Ok(p.pool
+            .sample_seeded(&m.model, seed, Grid::Uniform(steps), y)?)
     })
 }

@@ -9,7 +9,7 @@ use std::mem::size_of;
 use flowmap::{EvalError, Workspace};
 
 use crate::status::{flowmap_status, Error};
-use crate::{flowmap_model, flowmap_workspace};
+use crate::{flowmap_model, flowmap_pool, flowmap_workspace};
 
 /// An object handed to C as an opaque pointer. `MAGIC` tags live objects so that stale or
 /// foreign pointers are rejected (best effort: reading a freed object is still the caller's
@@ -35,6 +35,17 @@ impl Handle for flowmap_model {
 impl Handle for flowmap_workspace {
     const MAGIC: u64 = 0x666c_6f77_6d61_7002;
     const TYPE_NAME: &'static str = "flowmap_workspace";
+    fn magic(&self) -> u64 {
+        self.magic
+    }
+    fn magic_mut(&mut self) -> &mut u64 {
+        &mut self.magic
+    }
+}
+
+impl Handle for flowmap_pool {
+    const MAGIC: u64 = 0x666c_6f77_6d61_7003;
+    const TYPE_NAME: &'static str = "flowmap_pool";
     fn magic(&self) -> u64 {
         self.magic
     }

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::fmt::Display;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use flowmap::{EvalError, LoadError};
+use flowmap::{EvalError, LoadError, PoolError};
 
 /// Result of a flowmap call. `FLOWMAP_OK` (0) is success; every other value is an error
 /// whose detail is in flowmap_last_error(). The numeric values are part of the ABI: they
@@ -191,6 +191,20 @@ impl From<LoadError> for Error {
 impl From<EvalError> for Error {
     fn from(e: EvalError) -> Error {
         Error::new(eval_status(&e), e)
+    }
+}
+
+impl From<PoolError> for Error {
+    fn from(e: PoolError) -> Error {
+        let status = match e {
+            PoolError::ZeroThreads | PoolError::TooManyThreads { .. } => {
+                FLOWMAP_ERR_INVALID_ARGUMENT
+            }
+            // The system is out of threads or memory for their stacks.
+            PoolError::Spawn(_) => FLOWMAP_ERR_OUT_OF_MEMORY,
+            _ => FLOWMAP_ERR_UNKNOWN,
+        };
+        Error::new(status, e)
     }
 }
 

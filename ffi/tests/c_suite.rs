@@ -572,14 +572,16 @@ fn read_csv(path: &Path) -> (String, Vec<f32>) {
 
 /// Runs examples/c/flowmap_sprites on a 3×8×8 U-Net: the sheet has the right size, holds
 /// exactly the runtime's samples as pixels, is the same for the same seed and differs for
-/// another.
+/// another (and, for the C one, with --threads 2 and 3).
 fn check_sprites(exe: &Path, name: &str) {
     let model = fixtures().join("unet_model.safetensors");
-    let sheet = |seed: &str, file: &str| {
+    let sheet_with = |seed: &str, file: &str, extra: &[&str]| {
         let path = built().work.join(format!("{name}_{file}"));
         let out = run(Command::new(exe)
             .arg(&model)
-            .args(["--n", "10", "--cols", "4", "--seed", seed, "--out"])
+            .args(["--n", "10", "--cols", "4", "--seed", seed])
+            .args(extra)
+            .arg("--out")
             .arg(&path)
             .env_remove("LD_LIBRARY_PATH"));
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -589,6 +591,7 @@ fn check_sprites(exe: &Path, name: &str) {
         );
         std::fs::read(path).unwrap()
     };
+    let sheet = |seed: &str, file: &str| sheet_with(seed, file, &[]);
     let a = sheet("5", "sprites_a.ppm");
     let head = b"P6\n32 24\n255\n"; // 4 columns × 8, 3 rows × 8
     assert!(a.starts_with(head));
@@ -615,6 +618,17 @@ fn check_sprites(exe: &Path, name: &str) {
     let (lo, hi) = (px.iter().min().unwrap(), px.iter().max().unwrap());
     assert!(hi - lo > 50, "pixel range {lo}..{hi}");
     assert_eq!(a, sheet("5", "sprites_b.ppm"), "same seed, same sheet");
+    if name == "c" {
+        // The C example samples with a flowmap_pool for --threads > 1: the same sheet.
+        for threads in ["2", "3"] {
+            let file = format!("sprites_t{threads}.ppm");
+            assert_eq!(
+                a,
+                sheet_with("5", &file, &["--threads", threads]),
+                "--threads {threads}"
+            );
+        }
+    }
     assert_ne!(
         a,
         sheet("6", "sprites_c.ppm"),

@@ -7,7 +7,9 @@
 //!
 //! - [`Model::map`]: X_{s,t}(x) in data space,
 //! - [`Model::velocity`]: the flow's velocity b_t(x) = v_{t,t}(x),
-//! - [`Model::sample`] / [`Model::sample_seeded`]: N-step sampling from Gaussian noise.
+//! - [`Model::sample`] / [`Model::sample_seeded`]: N-step sampling from Gaussian noise,
+//! - `Pool` (`std` feature): the same calls with one batch split over several threads,
+//!   bit-identical to one thread (see below).
 //!
 //! The crate is `#![no_std]` + `alloc` (the default `std` feature adds file loading); math is
 //! f32 with weights converted from F32/F16/BF16 at load. A loaded [`Model`] is immutable and
@@ -31,6 +33,29 @@
 //! model.sample_seeded(&mut ws, 1, Grid::Uniform(2), &mut x)?; // 8 samples, 2 steps
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! To use every core for a large batch (a sprite sheet), a `Pool` of persistent threads
+//! splits it into contiguous row chunks, one per thread (the calling thread included), with
+//! the same bits and the same errors as the one-thread call and no allocation per call once
+//! warmed up (docs/performance.md, "Threads"):
+//!
+//! ```
+//! # #[cfg(feature = "std")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use flowmap::{Grid, Model, Pool};
+//! # let bytes = flowmap::write::example_model_bytes();
+//! let model = Model::from_bytes(&bytes)?;
+//! let mut pool = Pool::new(3)?; // this thread and 2 workers
+//! let mut sheet = vec![0.0f32; 100 * model.dim()];
+//! pool.sample_seeded(&model, 1, Grid::Uniform(2), &mut sheet)?;
+//! let mut one = vec![0.0f32; sheet.len()];
+//! model.sample_seeded(&mut model.workspace(100), 1, Grid::Uniform(2), &mut one)?;
+//! assert_eq!(sheet, one);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "std"))]
+//! # fn main() {}
+//! ```
 #![no_std]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
@@ -46,6 +71,8 @@ mod kernels;
 mod load;
 mod model;
 mod pixels;
+#[cfg(feature = "std")]
+mod pool;
 pub mod rng;
 pub mod schema;
 mod unet;
@@ -61,5 +88,7 @@ pub use model::{Grid, Model, Workspace};
 /// The ndarray version the `ndarray` feature's methods take ([`Model::sample_array`], ...).
 #[cfg(feature = "ndarray")]
 pub use ndarray;
+#[cfg(feature = "std")]
+pub use pool::{Pool, PoolError, MAX_POOL_THREADS};
 pub use rng::NormalRng;
 pub use schema::{FORMAT_VERSION, MAX_DIM, MAX_FREQUENCIES, MAX_HIDDEN_LAYERS, MAX_WIDTH};

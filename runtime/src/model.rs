@@ -388,6 +388,70 @@ impl Model {
         Ok(batch)
     }
 
+    /// The argument checks of [`Model::map`], in its order; returns the batch. Shared with
+    /// the thread pool (src/pool.rs) so that both report the same error for the same call.
+    pub(crate) fn check_map(
+        &self,
+        s: f32,
+        t: f32,
+        x: &[f32],
+        out: &[f32],
+    ) -> Result<usize, EvalError> {
+        let batch = self.rows_in_out(x, out)?;
+        check_time("s", s)?;
+        check_time("t", t)?;
+        check_finite(x)?;
+        Ok(batch)
+    }
+
+    /// The argument checks of [`Model::velocity`]; returns the batch.
+    pub(crate) fn check_velocity(
+        &self,
+        t: f32,
+        x: &[f32],
+        out: &[f32],
+    ) -> Result<usize, EvalError> {
+        let batch = self.rows_in_out(x, out)?;
+        check_time("t", t)?;
+        check_finite(x)?;
+        Ok(batch)
+    }
+
+    /// The argument checks of [`Model::sample`]; returns the batch.
+    pub(crate) fn check_sample(
+        &self,
+        noise: &[f32],
+        grid: Grid<'_>,
+        out: &[f32],
+    ) -> Result<usize, EvalError> {
+        let batch = self.batch_of(noise.len())?;
+        if out.len() != noise.len() {
+            return Err(EvalError::OutputLength {
+                expected: noise.len(),
+                got: out.len(),
+            });
+        }
+        validate_grid(grid)?;
+        check_finite(noise)?;
+        Ok(batch)
+    }
+
+    /// The argument checks of [`Model::sample_seeded`]; returns the batch.
+    pub(crate) fn check_sample_seeded(
+        &self,
+        grid: Grid<'_>,
+        out: &[f32],
+    ) -> Result<usize, EvalError> {
+        if out.len() % self.dim != 0 {
+            return Err(EvalError::OutputLength {
+                expected: out.len() / self.dim * self.dim,
+                got: out.len(),
+            });
+        }
+        validate_grid(grid)?;
+        Ok(out.len() / self.dim)
+    }
+
     /// The network output MLP(embed(s,t), z/σ) (before the σ scaling) for the `batch` rows
     /// of `ws.z`; returns which buffer holds it (`false`: `ws.a`, `true`: `ws.b`).
     fn net(&self, ws: &mut Workspace, batch: usize, s: f32, t: f32) -> bool {
@@ -523,10 +587,7 @@ impl Model {
         x: &[f32],
         out: &mut [f32],
     ) -> Result<(), EvalError> {
-        let batch = self.rows_in_out(x, out)?;
-        check_time("s", s)?;
-        check_time("t", t)?;
-        check_finite(x)?;
+        let batch = self.check_map(s, t, x, out)?;
         if batch == 0 {
             return Ok(());
         }
@@ -549,9 +610,7 @@ impl Model {
         x: &[f32],
         out: &mut [f32],
     ) -> Result<(), EvalError> {
-        let batch = self.rows_in_out(x, out)?;
-        check_time("t", t)?;
-        check_finite(x)?;
+        let batch = self.check_velocity(t, x, out)?;
         if batch == 0 {
             return Ok(());
         }
@@ -626,15 +685,7 @@ impl Model {
         grid: Grid<'_>,
         out: &mut [f32],
     ) -> Result<(), EvalError> {
-        let batch = self.batch_of(noise.len())?;
-        if out.len() != noise.len() {
-            return Err(EvalError::OutputLength {
-                expected: noise.len(),
-                got: out.len(),
-            });
-        }
-        validate_grid(grid)?;
-        check_finite(noise)?;
+        let batch = self.check_sample(noise, grid, out)?;
         if batch == 0 {
             return Ok(());
         }
@@ -672,14 +723,7 @@ impl Model {
         grid: Grid<'_>,
         out: &mut [f32],
     ) -> Result<(), EvalError> {
-        if out.len() % self.dim != 0 {
-            return Err(EvalError::OutputLength {
-                expected: out.len() / self.dim * self.dim,
-                got: out.len(),
-            });
-        }
-        let batch = out.len() / self.dim;
-        validate_grid(grid)?;
+        let batch = self.check_sample_seeded(grid, out)?;
         if batch == 0 {
             return Ok(());
         }

@@ -1,6 +1,8 @@
 //! Evaluation allocates nothing once the workspace is large enough: a counting global
 //! allocator sees zero allocations during map / velocity / sample / sample_seeded, for
-//! batch 1 and batched paths, raw and Fourier time embeddings, and a U-Net (format 2).
+//! batch 1 and batched paths, raw and Fourier time embeddings, and a U-Net (format 2); and
+//! the thread pool's calls (`flowmap::Pool`) allocate nothing on the calling thread once
+//! warmed up.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -163,6 +165,54 @@ fn no_allocation_per_call(m: &Model, batches: &[usize]) {
         let (again, r) = count(|| m.map(&mut ws, 0.0, 1.0, &big, &mut big_out));
         r.unwrap();
         assert_eq!(again, 0);
+    }
+}
+
+#[cfg(feature = "std")]
+#[test]
+fn pooled_evaluation_does_not_allocate() {
+    no_allocation_per_pooled_call(&model(TimeEmbedding::Raw), 3, &[1, 2, 5, 16, 37]);
+    no_allocation_per_pooled_call(
+        &model(TimeEmbedding::Fourier {
+            frequencies: vec![0.5, 1.0],
+        }),
+        8,
+        &[1, 2, 5, 37],
+    );
+    no_allocation_per_pooled_call(&unet_model(), 2, &[1, 2, 3]);
+}
+
+/// After one warm-up call at the largest batch (which sizes the pool's buffers and every
+/// thread's workspace), pooled calls at that batch or smaller allocate nothing on the
+/// calling thread, errors included.
+#[cfg(feature = "std")]
+fn no_allocation_per_pooled_call(m: &Model, threads: usize, batches: &[usize]) {
+    let dim = m.dim();
+    let max_batch = *batches.iter().max().unwrap();
+    let mut pool = flowmap::Pool::new(threads).unwrap();
+    let x: Vec<f32> = (0..max_batch * dim)
+        .map(|i| (i as f32 * 0.37).sin())
+        .collect();
+    let mut out = vec![0.0f32; x.len()];
+    let grid = [0.0f32, 0.25, 0.25, 1.0];
+    pool.sample_seeded(m, 5, Grid::Uniform(1), &mut out)
+        .unwrap();
+    for &batch in batches {
+        let n = batch * dim;
+        let (allocs, r) = count(|| {
+            pool.sample_seeded(m, 5, Grid::Uniform(2), &mut out[..n])?;
+            pool.sample(m, &x[..n], Grid::Custom(&grid), &mut out[..n])?;
+            pool.map(m, 0.1, 0.9, &x[..n], &mut out[..n])?;
+            pool.velocity(m, 0.3, &x[..n], &mut out[..n])?;
+            let bad = pool.map(m, 0.1, f32::NAN, &x[..n], &mut out[..n]);
+            assert!(bad.is_err());
+            Ok::<(), flowmap::EvalError>(())
+        });
+        r.unwrap();
+        assert_eq!(
+            allocs, 0,
+            "{threads} threads, batch {batch}: {allocs} allocations"
+        );
     }
 }
 

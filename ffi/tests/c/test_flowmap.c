@@ -789,6 +789,57 @@ static void test_load_free_churn(const struct model_case *c) {
     free(bytes);
 }
 
+/* A pool splits a seeded batch over 1, 2, 3 and 8 threads: the output equals the Rust
+ * runtime's one-thread samples bit for bit (batches up to 37 rows, fewer rows than threads
+ * for model b); bad arguments are statuses, with `out` and `*out_pool` untouched. */
+static void test_pool(const struct model_case *c, const flowmap_model *m) {
+    static const size_t pool_threads[] = {1, 2, 3, 8};
+    size_t n = c->batch * c->dim, k;
+    const size_t huge = SIZE_MAX / c->dim + 1; /* batch * dim overflows size_t */
+    float *expected = read_floats(c->prefix, "seeded2.f32", n);
+    float *out = filled(n, 42.0f);
+    flowmap_pool *sentinel = (flowmap_pool *)&failed; /* never dereferenced */
+    flowmap_pool *pool = sentinel;
+    int rep;
+
+    CHECK_ERROR(flowmap_pool_new(0, &pool), FLOWMAP_ERR_INVALID_ARGUMENT);
+    CHECK_ERROR(flowmap_pool_new(1025, &pool), FLOWMAP_ERR_INVALID_ARGUMENT);
+    CHECK_ERROR(flowmap_pool_new(SIZE_MAX, &pool), FLOWMAP_ERR_INVALID_ARGUMENT);
+    CHECK_ERROR(flowmap_pool_new(2, NULL), FLOWMAP_ERR_NULL_POINTER);
+    CHECK(pool == sentinel);
+    flowmap_pool_free(NULL);
+
+    for (k = 0; k < sizeof pool_threads / sizeof pool_threads[0]; k++) {
+        pool = NULL;
+        CHECK_OK(flowmap_pool_new(pool_threads[k], &pool));
+        CHECK(pool != NULL);
+        if (!pool)
+            continue;
+        for (rep = 0; rep < 3; rep++) { /* the first call sizes the pool, later ones reuse it */
+            memset(out, 0, n * sizeof(float));
+            CHECK_OK(flowmap_pool_sample_seeded(m, pool, 2, SEED, c->batch, out));
+            CHECK(same_bits(out, expected, n));
+        }
+        /* Errors as flowmap_sample_seeded() reports them; `out` keeps the last result. */
+        CHECK_ERROR(flowmap_pool_sample_seeded(NULL, pool, 2, SEED, c->batch, out),
+                    FLOWMAP_ERR_NULL_POINTER);
+        CHECK_ERROR(flowmap_pool_sample_seeded(m, NULL, 2, SEED, c->batch, out),
+                    FLOWMAP_ERR_NULL_POINTER);
+        CHECK_ERROR(flowmap_pool_sample_seeded(m, pool, 2, SEED, c->batch, NULL),
+                    FLOWMAP_ERR_NULL_POINTER);
+        CHECK_ERROR(flowmap_pool_sample_seeded(m, pool, 0, SEED, c->batch, out),
+                    FLOWMAP_ERR_INVALID_GRID);
+        CHECK_ERROR(flowmap_pool_sample_seeded(m, pool, 2, SEED, 0, out),
+                    FLOWMAP_ERR_INVALID_ARGUMENT);
+        CHECK_ERROR(flowmap_pool_sample_seeded(m, pool, 2, SEED, huge, out),
+                    FLOWMAP_ERR_SIZE_OVERFLOW);
+        CHECK(same_bits(out, expected, n));
+        flowmap_pool_free(pool);
+    }
+    free(expected);
+    free(out);
+}
+
 /* One workspace serves several models (it grows to fit). */
 static void test_shared_workspace(const flowmap_model *const *models) {
     flowmap_workspace *ws = NULL;
@@ -824,6 +875,7 @@ int main(int argc, char **argv) {
         test_load_bytes(&CASES[k]);
         test_eval_errors(&CASES[k], models[k]);
         test_threads(&CASES[k], models[k]);
+        test_pool(&CASES[k], models[k]);
         test_more_misuse(&CASES[k], models[k]);
         test_load_free_churn(&CASES[k]);
     }
