@@ -7,7 +7,7 @@
 
 use super::activation::activate_slice;
 use super::microkernel::MicroKernel;
-use super::packed::{Packed, NR};
+use super::packed::{Packed, Weight, NR};
 use crate::schema::Activation;
 
 /// Computes an `MR × (NP·NR)` output tile from the `MR` rows in `src` (row stride `k`) and
@@ -22,8 +22,8 @@ use crate::schema::Activation;
 // Constant-bound index loops on purpose: fully unrolled, they keep `acc` in registers.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn tile<K: MicroKernel, const MR: usize, const NP: usize>(
-    w: &Packed,
+unsafe fn tile<K: MicroKernel, E: Weight, const MR: usize, const NP: usize>(
+    w: &Packed<E>,
     bias: &[f32],
     q0: usize,
     src: &[f32],
@@ -36,11 +36,12 @@ unsafe fn tile<K: MicroKernel, const MR: usize, const NP: usize>(
         unsafe { K::load(w.bias_row(bias, q0 + j)) }
     });
     let mut acc = [b; MR];
-    let panels: [&[[f32; NR]]; NP] = core::array::from_fn(|j| w.panel(q0 + j));
+    let panels: [&[[E; NR]]; NP] = core::array::from_fn(|j| w.panel(q0 + j));
     let rows: [&[f32]; MR] = core::array::from_fn(|r| &src[r * k..r * k + k]);
     for p in 0..k {
-        // SAFETY: as above.
-        let wp: [K::Row; NP] = core::array::from_fn(|j| unsafe { K::load(&panels[j][p]) });
+        // SAFETY: as above. (16-bit panels are widened here, exactly: the f32 values the
+        // kernel sees are those of the decoded weights.)
+        let wp: [K::Row; NP] = core::array::from_fn(|j| unsafe { E::load::<K>(&panels[j][p]) });
         for r in 0..MR {
             let a = rows[r][p];
             for j in 0..NP {
@@ -88,8 +89,14 @@ unsafe fn store<K: MicroKernel>(v: K::Row, row: &mut [f32], c0: usize) {
 /// The CPU must support `K`'s instruction set.
 #[allow(clippy::int_plus_one)] // `q + NP <= np` reads as "NP more panels fit"
 #[inline(always)]
-pub(crate) unsafe fn forward<K: MicroKernel, const MR: usize, const NP: usize, const NP1: usize>(
-    w: &Packed,
+pub(crate) unsafe fn forward<
+    K: MicroKernel,
+    E: Weight,
+    const MR: usize,
+    const NP: usize,
+    const NP1: usize,
+>(
+    w: &Packed<E>,
     bias: &[f32],
     batch: usize,
     src: &[f32],
@@ -111,13 +118,13 @@ pub(crate) unsafe fn forward<K: MicroKernel, const MR: usize, const NP: usize, c
         while q + NP <= np {
             // SAFETY: the caller guarantees `K`'s instruction set (every `tile` call here).
             unsafe {
-                tile::<K, MR, NP>(w, bias, q, s, d);
+                tile::<K, E, MR, NP>(w, bias, q, s, d);
             }
             q += NP;
         }
         while q < np {
             // SAFETY: as above.
-            unsafe { tile::<K, MR, 1>(w, bias, q, s, d) };
+            unsafe { tile::<K, E, MR, 1>(w, bias, q, s, d) };
             q += 1;
         }
     }
@@ -128,12 +135,12 @@ pub(crate) unsafe fn forward<K: MicroKernel, const MR: usize, const NP: usize, c
         let mut q = 0;
         while q + NP <= np {
             // SAFETY: as above.
-            unsafe { tile::<K, 4, NP>(w, bias, q, s4, d4) };
+            unsafe { tile::<K, E, 4, NP>(w, bias, q, s4, d4) };
             q += NP;
         }
         while q < np {
             // SAFETY: as above.
-            unsafe { tile::<K, 4, 1>(w, bias, q, s4, d4) };
+            unsafe { tile::<K, E, 4, 1>(w, bias, q, s4, d4) };
             q += 1;
         }
         (s_rest, d_rest)
@@ -144,17 +151,17 @@ pub(crate) unsafe fn forward<K: MicroKernel, const MR: usize, const NP: usize, c
         let mut q = 0;
         while q + NP1 <= np {
             // SAFETY: as above.
-            unsafe { tile::<K, 1, NP1>(w, bias, q, s, d) };
+            unsafe { tile::<K, E, 1, NP1>(w, bias, q, s, d) };
             q += NP1;
         }
         while q + NP <= np {
             // SAFETY: as above.
-            unsafe { tile::<K, 1, NP>(w, bias, q, s, d) };
+            unsafe { tile::<K, E, 1, NP>(w, bias, q, s, d) };
             q += NP;
         }
         while q < np {
             // SAFETY: as above.
-            unsafe { tile::<K, 1, 1>(w, bias, q, s, d) };
+            unsafe { tile::<K, E, 1, 1>(w, bias, q, s, d) };
             q += 1;
         }
     }
