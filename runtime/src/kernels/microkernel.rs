@@ -8,7 +8,10 @@
 //! accumulates, which is also what decides its rounding family (fused or unfused, see
 //! [`super`]).
 
-use super::packed::NR;
+/// Outputs per register row, and so per packed panel (one AVX-512 register, two AVX
+/// registers). Defined here, with the micro-kernel, so that the panel layout
+/// ([`super::packed`]) depends on the micro-kernel and not the other way round.
+pub(crate) const NR: usize = 16;
 
 /// One instruction set's register row and its three operations.
 ///

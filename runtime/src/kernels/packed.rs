@@ -6,9 +6,7 @@ use alloc::vec::Vec;
 use core::fmt::Debug;
 
 use super::microkernel::MicroKernel;
-
-/// Output columns per packed panel (one AVX-512 register, two AVX registers).
-pub(crate) const NR: usize = 16;
+pub(crate) use super::microkernel::NR;
 
 /// How a packed weight is stored, and how a micro-kernel widens one panel row of it to f32.
 ///
