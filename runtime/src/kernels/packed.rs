@@ -14,6 +14,11 @@ pub(crate) use super::microkernel::NR;
 /// values an f32 panel of the decoded weights would: same values, same accumulation order,
 /// same bits (tested in [`super`]); only the bytes streamed from memory halve.
 pub(crate) trait Weight: Copy + Default + Debug + 'static {
+    /// Whether loading widens (16-bit storage), i.e. costs a conversion per panel row (the
+    /// batched driver then widens once per block of rows, with `std` only).
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    const WIDENS: bool;
+
     /// The stored form of `v`. Exact for the values this format can hold (a weight decoded
     /// from a tensor of this dtype); anything else is rounded to nearest.
     fn narrow(v: f32) -> Self;
@@ -30,6 +35,8 @@ pub(crate) trait Weight: Copy + Default + Debug + 'static {
 }
 
 impl Weight for f32 {
+    const WIDENS: bool = false;
+
     #[inline(always)]
     fn narrow(v: f32) -> f32 {
         v
@@ -53,6 +60,8 @@ impl Weight for f32 {
 pub(crate) struct F16(pub(crate) u16);
 
 impl Weight for F16 {
+    const WIDENS: bool = true;
+
     #[inline(always)]
     fn narrow(v: f32) -> F16 {
         F16(half::f16::from_f32(v).to_bits())
@@ -77,6 +86,8 @@ impl Weight for F16 {
 pub(crate) struct Bf16(pub(crate) u16);
 
 impl Weight for Bf16 {
+    const WIDENS: bool = true;
+
     #[inline(always)]
     fn narrow(v: f32) -> Bf16 {
         Bf16(half::bf16::from_f32(v).to_bits())
@@ -163,9 +174,13 @@ impl<E: Weight> Packed<E> {
 /// 16-bit panels (half the bytes to stream per call; batch 1 is bound by that stream), f32
 /// files keep f32 panels.
 ///
-/// Batched calls use the same 16-bit panels (no widened f32 copy): each panel row is loaded
-/// and widened once per tile of 8 (AVX-512) or 4 (AVX2) rows, so the widening is amortised
-/// over the tile; measured in `benches/dense_dtypes.rs` (see docs/performance.md).
+/// Batched calls use the same 16-bit panels; there is no widened f32 copy. Widening in every
+/// tile cost ≈ 8–10 % at batch ≥ 64 against f32 panels (AVX-512, `benches/dense_dtypes.rs`),
+/// so the batched driver widens each panel group once per block of 64 rows into a stack
+/// buffer ([`super::driver::forward`]): 4–7 % left. A kept f32 copy would win those few per
+/// cent back at 3× the memory of the 16-bit panels (1.5× that of an f32 model), not worth
+/// it; whoever wants the last per cent at large batches can store the weights as F32 — the
+/// results are the same bits either way.
 #[derive(Clone, Debug)]
 pub(crate) enum Dense {
     /// f32 panels.
