@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::error::EvalError;
-use crate::kernels::{self, Packed};
+use crate::kernels::{self, Dense, PanelDtype};
 use crate::rng::NormalRng;
 use crate::schema::{Activation, Architecture, ModelMeta, TimeEmbedding, UnetPlan};
 use crate::unet::{Unet, UnetScratch};
@@ -24,8 +24,9 @@ pub enum Grid<'a> {
 struct Layer {
     /// The weight columns that multiply the layer input (for layer 0: the state columns
     /// `E..n_in`; the time-embedding columns are in [`Model::emb_weight`]).
-    packed: Packed,
-    /// Bias, zero-padded to [`Packed::padded_n`].
+    /// In the file's dtype: 16-bit files keep 16-bit panels (see [`Dense`]).
+    packed: Dense,
+    /// Bias, zero-padded to [`Dense::padded_n`].
     bias: Vec<f32>,
     #[cfg_attr(not(test), allow(dead_code))]
     n_in: usize,
@@ -35,8 +36,10 @@ struct Layer {
 /// A loaded flow-map model: immutable, `Send + Sync`, shareable between threads (each thread
 /// uses its own [`Workspace`]).
 ///
-/// Weights are converted to f32 (the compute layout) at load time and owned by the model,
-/// so the file buffer need not outlive it.
+/// Weights are copied into the compute layout at load time and owned by the model, so the
+/// file buffer need not outlive it. An MLP's layer weights keep the file's dtype (f16 /
+/// bf16 files: 16-bit panels widened exactly in the kernel, the same bits as decoding to
+/// f32 at half the memory traffic); everything else is f32.
 ///
 /// ```
 /// use flowmap::{Grid, Model};
@@ -210,9 +213,14 @@ fn validate_grid(grid: Grid<'_>) -> Result<(), EvalError> {
 
 impl Model {
     /// The model of validated metadata and its tensors decoded to f32, in the order of
-    /// [`Architecture::tensors`] (the loader checked every shape): packs the dense layers
-    /// into the kernel layout.
-    pub(crate) fn from_weights(meta: ModelMeta, weights: Vec<Vec<f32>>) -> Model {
+    /// [`Architecture::tensors`] (the loader checked every shape), with the dtype each was
+    /// stored as: packs the dense layers into the kernel layout, the MLP's in their file
+    /// dtype (the decoded values narrow back exactly).
+    pub(crate) fn from_weights(
+        meta: ModelMeta,
+        weights: Vec<Vec<f32>>,
+        dtypes: &[PanelDtype],
+    ) -> Model {
         let parameters = weights.iter().map(Vec::len).sum();
         let (hidden, activation, time_embedding, state_embedding) = match &meta.architecture {
             Architecture::Mlp {
@@ -262,7 +270,9 @@ impl Model {
                     emb_weight.extend_from_slice(&row[..e]);
                 }
             }
-            let packed = Packed::new(&weight, n_out, n_in, off, n_in - off);
+            // Tensors come as (weight, bias) per layer: the weight's dtype is entry 2·i.
+            let dtype = dtypes.get(2 * i).copied().unwrap_or(PanelDtype::F32);
+            let packed = Dense::new(dtype, &weight, n_out, n_in, off, n_in - off);
             bias.resize(packed.padded_n(), 0.0);
             layers.push(Layer {
                 packed,
@@ -494,7 +504,7 @@ impl Model {
             } else {
                 Some(self.activation)
             };
-            kernels::linear(&l.packed, bias, batch, src, act, dst);
+            kernels::linear_dense(&l.packed, bias, batch, src, act, dst);
             core::mem::swap(&mut src, &mut dst);
             in_b = !in_b;
         }

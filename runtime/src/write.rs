@@ -9,7 +9,9 @@ use alloc::vec::Vec;
 
 use crate::schema::{self, ModelMeta, TensorSpec};
 
-/// The element type weights are stored as. The runtime converts all of them to f32 at load.
+/// The element type weights are stored as. The runtime computes in f32: an MLP's F16/BF16
+/// layer weights stay 16-bit in memory and are widened exactly in the kernel, everything else
+/// is converted to f32 at load (docs/format.md, "Dtypes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WeightDtype {
     /// 32-bit IEEE float (exact).

@@ -1,14 +1,14 @@
 //! Evaluation allocates nothing once the workspace is large enough: a counting global
 //! allocator sees zero allocations during map / velocity / sample / sample_seeded, for
-//! batch 1 and batched paths, raw and Fourier time embeddings, and a U-Net (format 2); and
-//! the thread pool's calls (`flowmap::Pool`) allocate nothing on the calling thread once
-//! warmed up.
+//! batch 1 and batched paths, raw and Fourier time embeddings, f16 and bf16 weight files
+//! (16-bit panels), and a U-Net (format 2); and the thread pool's calls (`flowmap::Pool`)
+//! allocate nothing on the calling thread once warmed up.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use flowmap::schema::*;
-use flowmap::write::ModelBuilder;
+use flowmap::write::{ModelBuilder, WeightDtype};
 use flowmap::{Grid, Model};
 
 struct Counting;
@@ -63,6 +63,11 @@ fn count<R>(f: impl FnOnce() -> R) -> (usize, R) {
 }
 
 fn model(time_embedding: TimeEmbedding) -> Model {
+    model_as(time_embedding, WeightDtype::F32)
+}
+
+/// The test MLP with its weights stored as `dtype` (16-bit files keep 16-bit panels).
+fn model_as(time_embedding: TimeEmbedding, dtype: WeightDtype) -> Model {
     let dim = 3;
     let hidden = vec![40, 24];
     let meta = ModelMeta {
@@ -100,6 +105,7 @@ fn model(time_embedding: TimeEmbedding) -> Model {
             }
         },
     )
+    .dtype(dtype)
     .to_bytes();
     Model::from_bytes(&bytes).unwrap()
 }
@@ -120,6 +126,15 @@ fn evaluation_does_not_allocate() {
         },
     ] {
         no_allocation_per_call(&model(emb), &[1, 2, 5, 16, 37]);
+    }
+}
+
+/// f16 and bf16 files (16-bit weight panels, widened in the kernel): no allocation either,
+/// at batch 1 and batched.
+#[test]
+fn sixteen_bit_evaluation_does_not_allocate() {
+    for dtype in [WeightDtype::F16, WeightDtype::BF16] {
+        no_allocation_per_call(&model_as(TimeEmbedding::Raw, dtype), &[1, 2, 5, 16, 37]);
     }
 }
 

@@ -6,13 +6,14 @@
 //! vectoriser otherwise tends to vectorise across rows with gathers.
 
 use core::arch::x86_64::{
-    __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_storeu_ps,
+    __m128i, __m256, _mm256_castsi256_ps, _mm256_cvtepu16_epi32, _mm256_cvtph_ps, _mm256_fmadd_ps,
+    _mm256_loadu_ps, _mm256_set1_ps, _mm256_slli_epi32, _mm256_storeu_ps, _mm_loadu_si128,
 };
 
 use super::driver::Conv3x3;
 use super::microkernel::MicroKernel;
 use super::norm::GroupNorm;
-use super::packed::{Packed, NR};
+use super::packed::{Packed, Weight, NR};
 use crate::schema::Activation;
 
 /// AVX2 + FMA.
@@ -31,6 +32,30 @@ impl MicroKernel for Avx2Fma {
                 _mm256_loadu_ps(v.as_ptr()),
                 _mm256_loadu_ps(v[8..].as_ptr()),
             ]
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load_f16(v: &[u16; NR]) -> [__m256; 2] {
+        // SAFETY: `v` is 32 readable bytes, two unaligned 16-byte loads; the caller
+        // guarantees F16C (required with AVX2 by `Kernel::detect`).
+        unsafe {
+            let p = v.as_ptr() as *const __m128i;
+            [
+                _mm256_cvtph_ps(_mm_loadu_si128(p)),
+                _mm256_cvtph_ps(_mm_loadu_si128(p.add(1))),
+            ]
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load_bf16(v: &[u16; NR]) -> [__m256; 2] {
+        // SAFETY: as in `load_f16`; the caller guarantees AVX2. Zero-extend each 16-bit
+        // value to 32 bits and shift it into the upper half: the f32 with those upper bits.
+        unsafe {
+            let p = v.as_ptr() as *const __m128i;
+            let widen = |h| _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)));
+            [widen(_mm_loadu_si128(p)), widen(_mm_loadu_si128(p.add(1)))]
         }
     }
 
@@ -58,21 +83,21 @@ impl MicroKernel for Avx2Fma {
 }
 
 /// The layer on AVX2 + FMA (16 registers): 4 × 16 tiles (8 accumulators), 1 × 64 at
-/// batch 1, then the activation.
+/// batch 1, then the activation. F16C widens 16-bit panels.
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn forward(
-    w: &Packed,
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn forward<E: Weight>(
+    w: &Packed<E>,
     bias: &[f32],
     batch: usize,
     src: &[f32],
     act: Option<Activation>,
     dst: &mut [f32],
 ) {
-    // SAFETY: the caller guarantees AVX2 and FMA.
-    unsafe { super::driver::forward::<Avx2Fma, 4, 1, 4>(w, bias, batch, src, act, dst) }
+    // SAFETY: the caller guarantees AVX2, FMA and F16C.
+    unsafe { super::driver::forward::<Avx2Fma, E, 4, 1, 4>(w, bias, batch, src, act, dst) }
 }
 
 /// A 3×3 convolution from a padded map ([`super::driver::conv3x3`], the tile of

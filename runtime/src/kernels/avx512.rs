@@ -7,13 +7,15 @@
 #![allow(clippy::incompatible_msrv)]
 
 use core::arch::x86_64::{
-    __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_storeu_ps,
+    __m256i, __m512, _mm256_loadu_si256, _mm512_castsi512_ps, _mm512_cvtepu16_epi32,
+    _mm512_cvtph_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_slli_epi32,
+    _mm512_storeu_ps,
 };
 
 use super::driver::Conv3x3;
 use super::microkernel::MicroKernel;
 use super::norm::GroupNorm;
-use super::packed::{Packed, NR};
+use super::packed::{Packed, Weight, NR};
 use crate::schema::Activation;
 
 /// AVX-512F.
@@ -28,6 +30,23 @@ impl MicroKernel for Avx512 {
         // SAFETY: `v` is 16 readable floats (loadu has no alignment requirement); the caller
         // guarantees AVX-512F.
         unsafe { _mm512_loadu_ps(v.as_ptr()) }
+    }
+
+    #[inline(always)]
+    unsafe fn load_f16(v: &[u16; NR]) -> __m512 {
+        // SAFETY: `v` is 32 readable bytes (unaligned load); the caller guarantees
+        // AVX-512F (which includes the 512-bit half-to-single conversion).
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(v.as_ptr() as *const __m256i)) }
+    }
+
+    #[inline(always)]
+    unsafe fn load_bf16(v: &[u16; NR]) -> __m512 {
+        // SAFETY: as in `load_f16`. Zero-extend each 16-bit value to 32 bits and shift it
+        // into the upper half: the f32 with those upper bits.
+        unsafe {
+            let h = _mm256_loadu_si256(v.as_ptr() as *const __m256i);
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+        }
     }
 
     #[inline(always)]
@@ -50,8 +69,8 @@ impl MicroKernel for Avx512 {
 /// # Safety
 /// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn forward(
-    w: &Packed,
+pub(crate) unsafe fn forward<E: Weight>(
+    w: &Packed<E>,
     bias: &[f32],
     batch: usize,
     src: &[f32],
@@ -59,7 +78,7 @@ pub(crate) unsafe fn forward(
     dst: &mut [f32],
 ) {
     // SAFETY: the caller guarantees AVX-512F.
-    unsafe { super::driver::forward::<Avx512, 8, 2, 8>(w, bias, batch, src, act, dst) }
+    unsafe { super::driver::forward::<Avx512, E, 8, 2, 8>(w, bias, batch, src, act, dst) }
 }
 
 /// A 3×3 convolution from a padded map ([`super::driver::conv3x3`], the tile of

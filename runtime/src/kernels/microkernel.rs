@@ -2,13 +2,16 @@
 //!
 //! A micro-kernel holds one panel row — [`NR`] consecutive outputs — in registers
 //! ([`MicroKernel::Row`]: one zmm register on AVX-512, two ymm on AVX2, a plain array in the
-//! portable build) and knows three operations on it: load, multiply-accumulate with a
-//! broadcast input, store. The register tile, the tiling loop and the activation are written
+//! portable build) and knows three operations on it: load (of f32, f16 or bf16 panel rows,
+//! widened to f32), multiply-accumulate with a broadcast input, store. The register tile, the tiling loop and the activation are written
 //! once, generically, in [`super::driver`]; each implementation only chooses how one row
 //! accumulates, which is also what decides its rounding family (fused or unfused, see
 //! [`super`]).
 
-use super::packed::NR;
+/// Outputs per register row, and so per packed panel (one AVX-512 register, two AVX
+/// registers). Defined here, with the micro-kernel, so that the panel layout
+/// ([`super::packed`]) depends on the micro-kernel and not the other way round.
+pub(crate) const NR: usize = 16;
 
 /// One instruction set's register row and its three operations.
 ///
@@ -27,6 +30,19 @@ pub(crate) trait MicroKernel {
     /// # Safety
     /// The CPU must support this kernel's instruction set.
     unsafe fn load(v: &[f32; NR]) -> Self::Row;
+
+    /// Loads one panel row of IEEE binary16 values (by their bits), widened to f32 (exact).
+    ///
+    /// # Safety
+    /// The CPU must support this kernel's instruction set.
+    unsafe fn load_f16(v: &[u16; NR]) -> Self::Row;
+
+    /// Loads one panel row of bfloat16 values (by their bits), widened to f32 (exact: the
+    /// bits become the upper half of the f32).
+    ///
+    /// # Safety
+    /// The CPU must support this kernel's instruction set.
+    unsafe fn load_bf16(v: &[u16; NR]) -> Self::Row;
 
     /// `acc + a · w` lane by lane, rounded the way this kernel family rounds (once for
     /// fused multiply-add, twice for a separate multiply and add).

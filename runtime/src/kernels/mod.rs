@@ -13,12 +13,18 @@
 //!   shape;
 //! - [`linear`] (here): picks the instruction set at run time.
 //!
+//! Weights from f16 / bf16 files stay 16-bit in the panels ([`Dense`]) and are widened to
+//! f32 as each panel row is loaded (F16C / AVX-512F conversions, software in the portable
+//! build). Widening is exact, so the results are bit for bit those of the same weights
+//! decoded to f32 at load; only half the bytes stream from memory, which is what bounds
+//! batch 1. The U-Net's convolutions keep f32 panels (their weights are decoded at load).
+//!
 //! The same tile serves batch 1 (one row against several panels) and large batches (several
 //! rows per tile); the activation runs right after each layer in a branch-free, vectorised
 //! pass ([`activation`]). Nothing allocates.
 //!
 //! Instruction sets (chosen at run time with `std` on x86-64, else the portable build):
-//! AVX-512F (8 × 32 tiles), AVX2 + FMA (4 × 16 tiles), portable (SSE2 on x86-64: 2 × 16
+//! AVX-512F (8 × 32 tiles), AVX2 + FMA + F16C (4 × 16 tiles), portable (SSE2 on x86-64: 2 × 16
 //! tiles).
 //!
 //! Why not `matrixmultiply::sgemm`: it allocates its packing buffers on every call (so the
@@ -54,9 +60,12 @@ mod winograd;
 
 pub(crate) use driver::Conv3x3;
 pub(crate) use norm::GroupNorm;
-pub(crate) use packed::Packed;
+use packed::Weight;
 #[cfg(test)]
 use packed::NR;
+#[cfg(test)]
+pub(crate) use packed::{Bf16, F16};
+pub(crate) use packed::{Dense, Packed, PanelDtype};
 pub(crate) use winograd::{WinogradWeights, TILE_BLOCK as WINOGRAD_TILE_BLOCK};
 
 use crate::schema::Activation;
@@ -88,8 +97,8 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// # Panics
 /// If the slices are shorter than the shapes require (the caller sizes them; a panic here
 /// would be a bug in this crate).
-pub(crate) fn linear(
-    w: &Packed,
+pub(crate) fn linear<E: Weight>(
+    w: &Packed<E>,
     bias: &[f32],
     batch: usize,
     src: &[f32],
@@ -108,11 +117,27 @@ pub(crate) fn linear(
         }
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         Kernel::Avx2Fma => {
-            // SAFETY: `detect` returns `Avx2Fma` only where AVX2 and FMA were detected at run
-            // time.
+            // SAFETY: `detect` returns `Avx2Fma` only where AVX2, FMA and F16C were detected
+            // at run time.
             unsafe { avx2::forward(w, bias, batch, src, act, dst) }
         }
         Kernel::Portable => portable::forward(w, bias, batch, src, act, dst),
+    }
+}
+
+/// [`linear`] on a layer's weights in whichever dtype they are packed.
+pub(crate) fn linear_dense(
+    w: &Dense,
+    bias: &[f32],
+    batch: usize,
+    src: &[f32],
+    act: Option<Activation>,
+    dst: &mut [f32],
+) {
+    match w {
+        Dense::F32(w) => linear(w, bias, batch, src, act, dst),
+        Dense::F16(w) => linear(w, bias, batch, src, act, dst),
+        Dense::Bf16(w) => linear(w, bias, batch, src, act, dst),
     }
 }
 
@@ -256,7 +281,7 @@ pub(crate) enum Kernel {
     /// AVX-512F, fused multiply-add.
     #[cfg(all(feature = "std", target_arch = "x86_64", flowmap_avx512))]
     Avx512,
-    /// AVX2 + FMA, fused multiply-add.
+    /// AVX2 + FMA (+ F16C), fused multiply-add.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     Avx2Fma,
     /// Portable Rust (SSE2 on x86-64), separate multiply and add.
@@ -273,7 +298,12 @@ impl Kernel {
             if std::is_x86_feature_detected!("avx512f") {
                 return Kernel::Avx512;
             }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // F16C widens 16-bit weight panels; every AVX2 CPU has it (Intel since Ivy
+            // Bridge, AMD since Piledriver), so requiring it costs no real CPU the kernel.
+            if std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("fma")
+                && std::is_x86_feature_detected!("f16c")
+            {
                 return Kernel::Avx2Fma;
             }
         }
@@ -291,6 +321,7 @@ impl Kernel {
 mod tests {
     use super::activation::activate;
     use super::*;
+    use alloc::format;
     use alloc::vec;
     use alloc::vec::Vec;
 
@@ -404,9 +435,10 @@ mod tests {
                     {
                         if std::is_x86_feature_detected!("avx2")
                             && std::is_x86_feature_detected!("fma")
+                            && std::is_x86_feature_detected!("f16c")
                         {
                             let mut v = vec![0.0f32; batch * n];
-                            // SAFETY: AVX2 and FMA support were just detected.
+                            // SAFETY: AVX2, FMA and F16C support were just detected.
                             unsafe { avx2::forward(&pk, &bias, batch, &x, act, &mut v) };
                             assert_eq!(v, fused, "avx2+fma");
                         }
@@ -426,6 +458,108 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The layer on every instruction set this CPU has (portable always), by name.
+    fn on_every_isa<E: Weight>(
+        pk: &Packed<E>,
+        bias: &[f32],
+        batch: usize,
+        x: &[f32],
+        act: Option<Activation>,
+    ) -> Vec<(&'static str, Vec<f32>)> {
+        let n = pk.n;
+        let mut out = Vec::new();
+        let mut v = vec![0.0f32; batch * n];
+        portable::forward(pk, bias, batch, x, act, &mut v);
+        out.push(("portable", v));
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        {
+            if std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("fma")
+                && std::is_x86_feature_detected!("f16c")
+            {
+                let mut v = vec![0.0f32; batch * n];
+                // SAFETY: AVX2, FMA and F16C support were just detected.
+                unsafe { avx2::forward(pk, bias, batch, x, act, &mut v) };
+                out.push(("avx2+fma", v));
+            }
+            #[cfg(flowmap_avx512)]
+            if std::is_x86_feature_detected!("avx512f") {
+                let mut v = vec![0.0f32; batch * n];
+                // SAFETY: AVX-512F support was just detected.
+                unsafe { avx512::forward(pk, bias, batch, x, act, &mut v) };
+                out.push(("avx512", v));
+            }
+        }
+        let mut v = vec![0.0f32; batch * n];
+        linear(pk, bias, batch, x, act, &mut v);
+        out.push(("dispatched", v));
+        out
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// 16-bit panels (widened in the kernel) give exactly the bits of f32 panels of the same
+    /// weights decoded at load: on every instruction set, batch 1 and batched tiles (widened
+    /// per tile or per block of rows), every tile shape and leftover, with f16 subnormals
+    /// among the weights. Also the scalar
+    /// reference of the kernel's family, so the shared path is itself right.
+    #[test]
+    fn sixteen_bit_panels_equal_decoded_f32_panels() {
+        fn check<E: Weight>(name: &str) {
+            // (40, 600) and (20, 1100): panel groups too large for the widened block copy
+            // of the batched path on some instruction sets (widened in the tile instead).
+            let shapes = [
+                (1usize, 1usize),
+                (13, 11),
+                (33, 17),
+                (70, 9),
+                (150, 7),
+                (40, 64),
+                (40, 600),
+                (20, 1100),
+            ];
+            for &(n, k) in &shapes {
+                // 70 rows: a whole block of the batched 16-bit path and a partial one.
+                for batch in [1usize, 2, 3, 4, 5, 9, 17, 70] {
+                    let (w, b, _, bias, x) = layer(n, k, batch, 0.7);
+                    // Every 5th weight tiny (f16 subnormal range: below 2⁻¹⁴), then each
+                    // rounded to the 16-bit format, as a 16-bit file would hold them.
+                    let w: Vec<f32> = w
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| if i % 5 == 0 { v * 3e-6 } else { *v })
+                        .map(|v| E::narrow(v).widen())
+                        .collect();
+                    let wide: Packed<f32> = Packed::new(&w, n, k, 0, k);
+                    let narrow: Packed<E> = Packed::new(&w, n, k, 0, k);
+                    for act in [None, Some(Activation::GeluTanh)] {
+                        let old = on_every_isa(&wide, &bias, batch, &x, act);
+                        let new = on_every_isa(&narrow, &bias, batch, &x, act);
+                        assert_eq!(old.len(), new.len());
+                        let fused = reference(&w, &b, n, k, &x, act, true);
+                        let unfused = reference(&w, &b, n, k, &x, act, false);
+                        for ((isa, o), (_, g)) in old.iter().zip(&new) {
+                            let at = format!("{name} {isa} n={n} k={k} batch={batch} {act:?}");
+                            assert_eq!(bits(g), bits(o), "{at}");
+                            let want = match *isa {
+                                "portable" => &unfused,
+                                "dispatched" if !Kernel::detect().fused() => &unfused,
+                                _ => &fused,
+                            };
+                            assert_eq!(bits(g), bits(want), "{at} vs reference");
+                        }
+                    }
+                }
+            }
+        }
+        // The subnormals are real: some weight is below f16's smallest normal.
+        assert!(F16::narrow(0.9 * 3e-6).0 & 0x7c00 == 0 && F16::narrow(0.9 * 3e-6).0 != 0);
+        check::<F16>("f16");
+        check::<Bf16>("bf16");
     }
 
     /// Fused and unfused accumulation differ by rounding only: within
@@ -504,7 +638,7 @@ mod tests {
                 1,
             );
         }
-        let pk = Packed::new(&w, n, k, 0, k);
+        let pk: Packed = Packed::new(&w, n, k, 0, k);
         let mut bias = vec![0.0f32; pk.padded_n()];
         bias[..n].copy_from_slice(&b);
         let mut got = vec![0.0f32; batch * n];
@@ -819,7 +953,7 @@ mod tests {
     fn packing_uses_the_requested_columns() {
         // [2, 5] matrix, columns 2..5 packed.
         let w = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
-        let pk = Packed::new(&w, 2, 5, 2, 3);
+        let pk: Packed = Packed::new(&w, 2, 5, 2, 3);
         let bias = [0.5f32; NR];
         let mut out = [0.0f32; 2];
         linear(&pk, &bias, 1, &[1.0, 10.0, 100.0], None, &mut out);

@@ -4,7 +4,7 @@
 
 use super::driver::Conv3x3;
 use super::microkernel::MicroKernel;
-use super::packed::{Packed, NR};
+use super::packed::{Packed, Weight, NR};
 use crate::schema::Activation;
 
 /// Plain Rust, separate multiply and add.
@@ -17,6 +17,17 @@ impl MicroKernel for Portable {
     #[inline(always)]
     unsafe fn load(v: &[f32; NR]) -> [f32; NR] {
         *v
+    }
+
+    #[inline(always)]
+    unsafe fn load_f16(v: &[u16; NR]) -> [f32; NR] {
+        // Software widening (no_std has no F16C detection); exact.
+        core::array::from_fn(|c| half::f16::from_bits(v[c]).to_f32())
+    }
+
+    #[inline(always)]
+    unsafe fn load_bf16(v: &[u16; NR]) -> [f32; NR] {
+        core::array::from_fn(|c| f32::from_bits(u32::from(v[c]) << 16))
     }
 
     #[inline(always)]
@@ -36,8 +47,8 @@ impl MicroKernel for Portable {
 
 /// The layer, portable build (SSE2 on x86-64: 16 registers): 2 × 16 tiles, 1 × 32 at
 /// batch 1.
-pub(crate) fn forward(
-    w: &Packed,
+pub(crate) fn forward<E: Weight>(
+    w: &Packed<E>,
     bias: &[f32],
     batch: usize,
     src: &[f32],
@@ -45,7 +56,7 @@ pub(crate) fn forward(
     dst: &mut [f32],
 ) {
     // SAFETY: the portable kernel uses no instruction beyond the target's baseline.
-    unsafe { super::driver::forward::<Portable, 2, 1, 2>(w, bias, batch, src, act, dst) }
+    unsafe { super::driver::forward::<Portable, E, 2, 1, 2>(w, bias, batch, src, act, dst) }
 }
 
 /// A 3×3 convolution from a padded map, portable build (the tile of [`forward`]).

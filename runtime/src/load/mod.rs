@@ -2,14 +2,15 @@
 //!
 //! The container reader ([`container`]) checks the safetensors layout; the schema
 //! ([`crate::schema`]) checks the metadata and the tensor set; this module puts them
-//! together, decodes the weights to f32 and hands them to the model, which packs them into
-//! its compute layout.
+//! together, decodes the weights to f32 (checking each is finite) and hands them, with the
+//! dtype each was stored as, to the model, which packs them into its compute layout.
 
 pub(crate) mod container;
 
 use alloc::vec::Vec;
 
 use crate::error::LoadError;
+use crate::kernels::PanelDtype;
 use crate::model::Model;
 use crate::schema::{self, ModelMeta};
 
@@ -18,7 +19,8 @@ impl Model {
     ///
     /// Everything is checked before the model is accepted: container layout, dtypes, shapes
     /// against the declared architecture, finiteness of every weight, the metadata and its
-    /// `format_version`. Weights are converted to f32 and copied, so `bytes` may be dropped
+    /// `format_version`. Weights are copied (an MLP's layer weights in the file's dtype,
+    /// everything else as f32), so `bytes` may be dropped
     /// afterwards. Memory allocated is bounded by a small multiple of `bytes.len()`.
     ///
     /// ```
@@ -30,6 +32,18 @@ impl Model {
     /// # Ok::<(), flowmap::LoadError>(())
     /// ```
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, LoadError> {
+        Model::load(bytes, true)
+    }
+
+    /// [`Model::from_bytes`] with every weight in f32 panels (the path before 16-bit
+    /// panels): the reference the 16-bit panels must equal bit for bit.
+    #[cfg(test)]
+    pub(crate) fn from_bytes_f32_panels(bytes: &[u8]) -> Result<Model, LoadError> {
+        Model::load(bytes, false)
+    }
+
+    /// Loads a model; `keep_16bit`: whether 16-bit weights keep 16-bit panels.
+    fn load(bytes: &[u8], keep_16bit: bool) -> Result<Model, LoadError> {
         let file = container::parse(bytes)?;
         let meta_json = file
             .metadata
@@ -46,6 +60,7 @@ impl Model {
             file.tensors.keys().map(|k| k.as_str()),
         )?;
         let mut weights = Vec::with_capacity(expected.len());
+        let mut dtypes = Vec::with_capacity(expected.len());
         for spec in &expected {
             // Present: checked above.
             let t = file
@@ -53,8 +68,13 @@ impl Model {
                 .get(&spec.name)
                 .ok_or_else(|| LoadError::MissingTensor(spec.name.clone()))?;
             weights.push(container::to_f32(&spec.name, t)?);
+            dtypes.push(match t.dtype {
+                container::Dtype::F16 if keep_16bit => PanelDtype::F16,
+                container::Dtype::BF16 if keep_16bit => PanelDtype::Bf16,
+                _ => PanelDtype::F32,
+            });
         }
-        Ok(Model::from_weights(meta, weights))
+        Ok(Model::from_weights(meta, weights, &dtypes))
     }
 
     /// Reads a model file and loads it with [`Model::from_bytes`]. I/O failures are
