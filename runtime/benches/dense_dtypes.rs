@@ -34,6 +34,7 @@ fn meta(hidden: &[usize]) -> ModelMeta {
             hidden: hidden.to_vec(),
             activation: Activation::GeluTanh,
             time_embedding: TimeEmbedding::Raw,
+            state_embedding: StateEmbedding::Raw,
         },
         interpolant: Interpolant::Trig,
         sigma: 1.0,

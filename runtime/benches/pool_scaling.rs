@@ -64,6 +64,7 @@ fn mlp_3x256() -> Model {
             hidden: vec![256; 3],
             activation: Activation::GeluTanh,
             time_embedding: TimeEmbedding::Raw,
+            state_embedding: StateEmbedding::Raw,
         },
         interpolant: Interpolant::Trig,
         sigma: 1.0,

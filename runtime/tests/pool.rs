@@ -20,6 +20,7 @@ fn mlp(time_embedding: TimeEmbedding) -> Model {
             hidden: vec![32, 20],
             activation: Activation::Silu,
             time_embedding,
+            state_embedding: StateEmbedding::Raw,
         },
         interpolant: Interpolant::Linear,
         sigma: 1.3,
