@@ -37,9 +37,9 @@ def seeds_section(say, out, others, methods, steps):
         "same number of samples against the test split)*")
     say("")
     for key, title, d in [("fd", "FD", 2), ("energy_u", "energy(U)", 3)]:
-        say(f"| method | N | " + " | ".join(f"seed {seed_of(o, methods[0])}" for o in dirs)
-            + f" | mean | spread | ({title}) |")
-        say("|" + "---|" * (len(dirs) + 5))
+        say(f"| method | N | " + " | ".join(f"{title}, seed {seed_of(o, methods[0])}" for o in dirs)
+            + " | mean | spread |")
+        say("|" + "---|" * (len(dirs) + 4))
         for m in methods:
             evals = []
             for o in dirs:
@@ -55,7 +55,7 @@ def seeds_section(say, out, others, methods, steps):
                 mean = sum(got) / len(got) if got else None
                 spread = (max(got) - min(got)) if len(got) > 1 else None
                 say(f"| {m} | {s} | " + " | ".join(fmt(v, d) for v in vals)
-                    + f" | {fmt(mean, d)} | {fmt(spread, d)} | |")
+                    + f" | {fmt(mean, d)} | {fmt(spread, d)} |")
         say("")
 
 
