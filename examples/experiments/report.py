@@ -235,7 +235,8 @@ def main():
              "fresh data points. The official JAX rows are the reference numbers of issue 5 (raw "
              "weights, same setting, same JS definition).\n")
     p.append("```sh\nT=target/release/flowmap-train\n"
-             "$T train --data checkerboard --method lsd --batch 4096 --hidden 512x5 --steps 1400 \\\n"
+             "$T train --config examples/configs/paper-schedule.toml --data checkerboard --method lsd \\\n"
+             "  --batch 4096 --hidden 512x5 --steps 1400 \\\n"
              "  --threads 1 --export-weights raw --eval-samples 0 --out out/experiments/paper-setting/lsd\n"
              "$T export --checkpoint out/experiments/paper-setting/lsd/checkpoint.safetensors \\\n"
              "  --weights ema0.999 --out out/experiments/paper-setting/lsd/ema0.999.safetensors\n"

@@ -421,6 +421,8 @@ pub fn command() -> clap::Command {
 fn show_default(value: &toml::Value) -> String {
     match value {
         toml::Value::String(s) => s.clone(),
+        // An empty list is typed `none` (the only list setting that may be empty).
+        toml::Value::Array(items) if items.is_empty() => "none".into(),
         toml::Value::Array(items) => items.iter().map(show_default).collect::<Vec<_>>().join(","),
         other => other.to_string(),
     }

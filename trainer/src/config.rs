@@ -105,7 +105,9 @@ impl Default for TrainConfig {
             unet_preset: Preset::Cpu,
             hidden: vec![256, 256, 256],
             activation: Activation::GeluTanh,
-            state_frequencies: Vec::new(),
+            // Fourier features of the state: 2-step JS 1.2-2.3x lower on the 2-D suite at the
+            // default budget (docs/results.md §5, ablations).
+            state_frequencies: vec![0.25, 0.5, 1.0, 2.0],
             sigma: None,
             seed: 42,
             device: "auto".into(),
@@ -131,13 +133,15 @@ impl TrainConfig {
                 batch: 64,
                 clip: 1.0,
                 export_weights: WeightsChoice::Ema9999,
+                state_frequencies: Vec::new(),
                 ..TrainConfig::default()
             },
         }
     }
 
     /// The settings whose default depends on the network family, for `--help`.
-    pub const ARCH_DEPENDENT: [&'static str; 3] = ["batch", "clip", "export_weights"];
+    pub const ARCH_DEPENDENT: [&'static str; 4] =
+        ["batch", "clip", "export_weights", "state_frequencies"];
 
     /// Reads a TOML file over the defaults of its network family (`arch_flag`, else the
     /// file's `arch`, else mlp); unknown keys are errors (a typo must not silently do nothing).
