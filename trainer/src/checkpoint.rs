@@ -226,6 +226,10 @@ pub fn load(path: &Path, device: Device) -> anyhow::Result<(TrainState, RunInfo)
         .get("radam_count")
         .and_then(|c| c.parse().ok())
         .unwrap_or(info.step);
+    // An MLP run with the learned loss weight also checkpoints its head (runs from before MLPs
+    // had one weighed every row alike and resume that way).
+    let mlp_head = info.config.loss_weight == crate::objective::LossWeight::Learned
+        && tensors.contains_key(&format!("params.{}0.weight", crate::loss_weight::PREFIX));
     let mut take = |name: &str| -> anyhow::Result<Tensor> {
         let (shape, data) = tensors
             .remove(name)
@@ -252,11 +256,20 @@ pub fn load(path: &Path, device: Device) -> anyhow::Result<(TrainState, RunInfo)
         }
     };
     let names: Vec<String> = match &unet_config {
-        None => crate::net::mlp_tensor_names(
-            info.data_shape.iter().product(),
-            info.config.hidden.clone(),
-            info.config.activation,
-        ),
+        None => {
+            let mut names = crate::net::mlp_tensor_names(
+                info.data_shape.iter().product(),
+                info.config.hidden.clone(),
+                info.config.activation,
+            );
+            if mlp_head {
+                names.extend(
+                    crate::loss_weight::shapes(crate::loss_weight::MLP_FREQUENCIES.len())
+                        .into_keys(),
+                );
+            }
+            names
+        }
         Some(cfg) => cfg
             .tensor_shapes()
             .into_keys()
@@ -284,22 +297,37 @@ pub fn load(path: &Path, device: Device) -> anyhow::Result<(TrainState, RunInfo)
         .collect();
     let net: Network = match unet_config {
         None => {
+            let (loss_weight, params): (BTreeMap<_, _>, BTreeMap<_, _>) = names
+                .iter()
+                .cloned()
+                .zip(params)
+                .partition(|(n, _)| n.starts_with(crate::loss_weight::PREFIX));
+            // Back to file order (layers.0.weight, layers.0.bias, …) for split_layers.
+            let params = crate::net::mlp_tensor_names(
+                info.data_shape.iter().product(),
+                info.config.hidden.clone(),
+                info.config.activation,
+            )
+            .into_iter()
+            .map(|n| params[&n].shallow_clone())
+            .collect();
             let (weights, biases) = split_layers(params);
-            Mlp::from_tensors(
+            let mut mlp = Mlp::from_tensors(
                 weights,
                 biases,
                 info.sigma,
                 info.config.activation,
                 &info.config.state_frequencies,
-            )
-            .into()
+            );
+            mlp.loss_weight = loss_weight;
+            mlp.into()
         }
         Some(config) => {
             let (loss_weight, params): (BTreeMap<_, _>, BTreeMap<_, _>) = names
                 .iter()
                 .cloned()
                 .zip(params)
-                .partition(|(n, _)| n.starts_with(crate::unet::LOSS_WEIGHT_PREFIX));
+                .partition(|(n, _)| n.starts_with(crate::loss_weight::PREFIX));
             UNet {
                 config,
                 sigma: info.sigma,

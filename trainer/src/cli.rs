@@ -130,8 +130,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub lr_final: Option<f64>,
     /// Per-sample loss weight: constant (e^-1·err + 1) or learned (exp(-w)·err + w with a
-    /// learned w(s,t), the paper's image setting; U-Nets only). Learned made LSD and PSD-M
-    /// diverge on our U-Net (docs/training.md), hence the constant default.
+    /// small learned w(s,t) head, the paper's image setting; any network, never exported).
+    /// Learned made LSD and PSD-M diverge on our U-Net (docs/training.md), hence the constant
+    /// default.
     #[arg(long, value_parser = parse_loss_weight)]
     pub loss_weight: Option<LossWeight>,
     /// Global gradient-norm clip.
@@ -536,15 +537,21 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
             .unwrap_or(data.default_sigma());
         tch::manual_seed(cfg.seed as i64);
         let net: Network = match cfg.arch {
-            Arch::Mlp => Mlp::with_state_embedding(
-                data.mean.len(),
-                &cfg.hidden,
-                sigma,
-                cfg.activation,
-                &cfg.state_frequencies,
-                dev,
-            )
-            .into(),
+            Arch::Mlp => {
+                let mlp = Mlp::with_state_embedding(
+                    data.mean.len(),
+                    &cfg.hidden,
+                    sigma,
+                    cfg.activation,
+                    &cfg.state_frequencies,
+                    dev,
+                );
+                match cfg.loss_weight {
+                    LossWeight::Learned => mlp.with_loss_weight_head(dev),
+                    LossWeight::Constant => mlp,
+                }
+                .into()
+            }
             Arch::Unet => {
                 let [c, h, w] = data.data_shape[..] else {
                     bail!(

@@ -2,22 +2,22 @@
 //! written with the runtime's own schema type (one source of truth for the format).
 
 use crate::checkpoint::{RunInfo, TrainState};
+use crate::loss_weight::PREFIX;
 use crate::net::Mlp;
 use crate::network::Network;
-use crate::unet::LOSS_WEIGHT_PREFIX;
 use flowmap::schema::{Architecture, ModelMeta, Normalization, Provenance, TimeEmbedding};
 use tch::{Device, Kind, Tensor};
 
 pub use crate::config::WeightsChoice;
 
-/// The chosen weights of the exported network, detached, by model-file name (a U-Net's
+/// The chosen weights of the exported network, detached, by model-file name (the
 /// training-only loss-weight head is not part of the file).
 pub fn select_weights(state: &TrainState, choice: WeightsChoice) -> Vec<(String, Tensor)> {
     state
         .net
         .named_parameters()
         .into_iter()
-        .filter(|(name, _)| !name.starts_with(LOSS_WEIGHT_PREFIX))
+        .filter(|(name, _)| !name.starts_with(PREFIX))
         .map(|(name, raw)| {
             let chosen = match choice {
                 WeightsChoice::Raw => Some(raw),

@@ -47,6 +47,10 @@ impl FlowNet for Mlp {
     ) -> (Tensor, Tensor) {
         Mlp::velocity_jvp(self, s, t, z, tangent)
     }
+
+    fn loss_weight(&self, s: &Tensor, t: &Tensor) -> Option<Tensor> {
+        Mlp::loss_weight(self, s, t)
+    }
 }
 
 impl UNet {

@@ -16,12 +16,14 @@ pub mod export;
 pub mod flownet;
 pub mod forward_ad;
 pub mod interpolant;
+pub mod loss_weight;
 pub mod net;
 pub mod network;
 pub mod objective;
 pub mod omp;
 pub mod optim;
 pub mod probe;
+pub mod time_features;
 pub mod train;
 pub mod unet;
 

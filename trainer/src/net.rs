@@ -8,7 +8,9 @@
 //! costs one extra matrix product per layer, and because it is built from ordinary tensor ops,
 //! `backward()` differentiates through it (forward-over-reverse).
 
+use crate::loss_weight;
 use flowmap::schema::{Activation, Architecture, StateEmbedding, TimeEmbedding};
+use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
 
 /// The tensor names of an MLP model file (file order: layers.0.weight, layers.0.bias, …), from
@@ -53,6 +55,10 @@ pub struct Mlp {
     pub dim: usize,
     /// State-embedding frequencies f_k (empty: the raw state).
     pub state_frequencies: Vec<f32>,
+    /// The learned loss weight's head ([`crate::loss_weight`], at
+    /// [`loss_weight::MLP_FREQUENCIES`]); empty when the run weighs every row alike. Trained
+    /// and checkpointed, never exported.
+    pub loss_weight: BTreeMap<String, Tensor>,
 }
 
 impl Mlp {
@@ -98,7 +104,21 @@ impl Mlp {
             activation,
             dim,
             state_frequencies: state_frequencies.to_vec(),
+            loss_weight: BTreeMap::new(),
         }
+    }
+
+    /// Adds a fresh learned-loss-weight head (w(s, t) = 0 at the start; torch's global
+    /// generator).
+    pub fn with_loss_weight_head(mut self, device: Device) -> Mlp {
+        self.loss_weight = loss_weight::init(loss_weight::MLP_FREQUENCIES.len(), device);
+        self
+    }
+
+    /// w(s, t) per row, [B], if the network has a loss-weight head.
+    pub fn loss_weight(&self, s: &Tensor, t: &Tensor) -> Option<Tensor> {
+        (!self.loss_weight.is_empty())
+            .then(|| loss_weight::forward(&self.loss_weight, &loss_weight::MLP_FREQUENCIES, s, t))
     }
 
     /// Builds a network from existing tensors (a checkpoint or a model file) whose layer 0
@@ -118,6 +138,7 @@ impl Mlp {
             activation,
             dim,
             state_frequencies: state_frequencies.to_vec(),
+            loss_weight: BTreeMap::new(),
         }
     }
 
@@ -198,11 +219,12 @@ impl Mlp {
         mlp_tensor_names(self.dim, self.hidden(), self.activation)
     }
 
-    /// (name, parameter) pairs in file order.
+    /// (name, parameter) pairs in file order, then the loss-weight head's (if any).
     pub fn named_parameters(&self) -> Vec<(String, &Tensor)> {
         self.parameter_names()
             .into_iter()
             .zip(self.parameters())
+            .chain(self.loss_weight.iter().map(|(n, p)| (n.clone(), p)))
             .collect()
     }
 
@@ -215,6 +237,7 @@ impl Mlp {
             activation: self.activation,
             dim: self.dim,
             state_frequencies: self.state_frequencies.clone(),
+            loss_weight: BTreeMap::new(),
         }
     }
 
@@ -280,6 +303,11 @@ impl Mlp {
             activation: self.activation,
             dim: self.dim,
             state_frequencies: self.state_frequencies.clone(),
+            loss_weight: self
+                .loss_weight
+                .iter()
+                .map(|(n, p)| (n.clone(), mv(p)))
+                .collect(),
         }
     }
 }

@@ -161,8 +161,8 @@ pub struct LossConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LossWeight {
-    /// exp(−w(s,t))·err + w(s,t) with the network's learned w (U-Nets; the paper's image
-    /// runs). Networks without a weight head fall back to the constant.
+    /// exp(−w(s,t))·err + w(s,t) with the network's learned w (the paper's image runs; our
+    /// MLPs get the same head). Networks without a weight head fall back to the constant.
     Learned,
     /// e^{−1}·err + 1 for every sample (the paper's MLP runs).
     #[default]

@@ -8,6 +8,8 @@
 //! positional bookkeeping. Exact tangents (∂_t, ∂_s, the spatial JVP that LSD and ESD need)
 //! come from libtorch's forward-mode AD ([`crate::forward_ad`]), differentiable in θ.
 
+use crate::loss_weight;
+use crate::time_features::time_features;
 use flowmap::schema::{Architecture, UnetTimeEmbedding};
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
@@ -287,19 +289,10 @@ impl UNetConfig {
         t
     }
 
-    /// The tensors of the learned loss weight w(s, t): the (s, t − s) Fourier features → a
-    /// hidden SiLU layer → one value.
+    /// The tensors of the learned loss weight w(s, t) ([`crate::loss_weight`]), reading
+    /// the time-embedding frequencies.
     pub fn loss_weight_shapes(&self) -> BTreeMap<String, Vec<i64>> {
-        let (f4, hid) = (4 * self.frequencies.len() as i64, LOSS_WEIGHT_HIDDEN as i64);
-        [
-            ("0.weight", vec![hid, f4]),
-            ("0.bias", vec![hid]),
-            ("1.weight", vec![1, hid]),
-            ("1.bias", vec![1]),
-        ]
-        .into_iter()
-        .map(|(n, s)| (format!("{LOSS_WEIGHT_PREFIX}{n}"), s))
-        .collect()
+        loss_weight::shapes(self.frequencies.len())
     }
 
     /// The model file's `architecture` for these settings (format 2, `unet`), with the data
@@ -417,15 +410,9 @@ pub struct UNet {
     /// Parameters by name ([`UNetConfig::tensor_shapes`]).
     pub params: BTreeMap<String, Tensor>,
     /// The learned loss weight w(s, t) (paper §2.1), a training-only head that is never
-    /// exported: [`LOSS_WEIGHT_PREFIX`] + [`UNetConfig::loss_weight_shapes`].
+    /// exported: [`loss_weight::PREFIX`] + [`UNetConfig::loss_weight_shapes`].
     pub loss_weight: BTreeMap<String, Tensor>,
 }
-
-/// Name prefix of the loss-weight head's tensors (in checkpoints).
-pub const LOSS_WEIGHT_PREFIX: &str = "loss_weight.";
-
-/// Width of the loss-weight head's hidden layer.
-const LOSS_WEIGHT_HIDDEN: usize = 64;
 
 impl UNet {
     /// The model file's architecture (see [`UNetConfig::architecture`]).
@@ -470,25 +457,7 @@ impl UNet {
 
     /// w(s, t) per row, [B] (the paper's learned weight: a row's loss is e^{−w}·err + w).
     pub fn loss_weight(&self, s: &Tensor, t: &Tensor) -> Tensor {
-        let feat = self.time_features(s, t);
-        let p = |n: &str| &self.loss_weight[&format!("{LOSS_WEIGHT_PREFIX}{n}")];
-        feat.linear(p("0.weight"), Some(p("0.bias")))
-            .silu()
-            .linear(p("1.weight"), Some(p("1.bias")))
-            .view([-1])
-    }
-
-    /// [sin 2πf_k s, cos 2πf_k s]_k ++ [sin 2πf_k d, cos 2πf_k d]_k with d = t − s (pairs per
-    /// frequency, as the format orders them), [B, 4F].
-    fn time_features(&self, s: &Tensor, t: &Tensor) -> Tensor {
-        let f = Tensor::from_slice(&self.config.frequencies)
-            .to_kind(s.kind())
-            .to_device(s.device())
-            .unsqueeze(0)
-            * (2.0 * std::f64::consts::PI);
-        let (ps, pd) = (s * &f, (t - s) * &f);
-        let pairs = |a: &Tensor| Tensor::stack(&[a.sin(), a.cos()], 2).flatten(1, 2);
-        Tensor::cat(&[pairs(&ps), pairs(&pd)], 1)
+        loss_weight::forward(&self.loss_weight, &self.config.frequencies, s, t)
     }
 
     fn p(&self, name: &str) -> &Tensor {
@@ -571,7 +540,11 @@ impl UNet {
     /// v_{s,t}(x) for s, t: [B, 1] and x: [B, C, H, W] (normalised space).
     pub fn velocity(&self, s: &Tensor, t: &Tensor, x: &Tensor) -> Tensor {
         let cfg = &self.config;
-        let feat = self.time_features(&s.to_kind(x.kind()), &t.to_kind(x.kind()));
+        let feat = time_features(
+            &self.config.frequencies,
+            &s.to_kind(x.kind()),
+            &t.to_kind(x.kind()),
+        );
         let emb = self.linear(&self.linear(&feat, "time.0").silu(), "time.1");
         let mut h = self.conv(&(x / self.sigma), "conv_in", 1);
         let levels = cfg.levels();

@@ -7,7 +7,8 @@ use flowmap_train::checkpoint::{self, RunInfo, TrainState};
 use flowmap_train::config::TrainConfig;
 use flowmap_train::export::WeightsChoice;
 use flowmap_train::net::Mlp;
-use flowmap_train::objective::{self, Method};
+use flowmap_train::network::Network;
+use flowmap_train::objective::{self, LossWeight, Method};
 use flowmap_train::train::{self, Outcome, RunOptions, RunPaths};
 use flowmap_train::{cli, data};
 use tch::{Device, Kind, Tensor};
@@ -27,7 +28,7 @@ fn train_run(cfg: &TrainConfig, dir: &std::path::Path) -> (TrainState, RunInfo) 
     let data = data::prepare(ds, None, Device::Cpu).unwrap();
     let sigma = cfg.sigma.unwrap_or(data.coordinate_std);
     tch::manual_seed(cfg.seed as i64);
-    let net = Mlp::with_state_embedding(
+    let mut net = Mlp::with_state_embedding(
         data.mean.len(),
         &cfg.hidden,
         sigma,
@@ -35,6 +36,9 @@ fn train_run(cfg: &TrainConfig, dir: &std::path::Path) -> (TrainState, RunInfo) 
         &cfg.state_frequencies,
         Device::Cpu,
     );
+    if cfg.loss_weight == LossWeight::Learned {
+        net = net.with_loss_weight_head(Device::Cpu);
+    }
     let mut state = TrainState::new(net);
     let mut info = RunInfo {
         step: 0,
@@ -246,9 +250,56 @@ fn resume_continues_exactly() {
         data_points: 5000,
         ..small(Method::Lsd, 30)
     };
-    let (full, _) = train_run(&cfg, &tempdir("full"));
+    resume_continues_exactly_with(&cfg, "constant");
+}
 
-    let dir = tempdir("resumed");
+/// An MLP with the learned loss weight checkpoints its head, resumes it bit for bit, and
+/// exports a model file without it.
+#[test]
+fn resume_continues_exactly_with_the_learned_loss_weight() {
+    let _guard = rng_lock();
+    let cfg = TrainConfig {
+        hidden: vec![32, 32],
+        batch: 64,
+        data_points: 5000,
+        loss_weight: LossWeight::Learned,
+        ..small(Method::Lsd, 30)
+    };
+    let full = resume_continues_exactly_with(&cfg, "learned");
+    let Network::Mlp(mlp) = &full.net else {
+        panic!("an MLP run")
+    };
+    // The head trained: its output layer left its zero start.
+    let out = &mlp.loss_weight[&format!("{}1.weight", flowmap_train::loss_weight::PREFIX)];
+    assert!(out.abs().sum(tch::Kind::Float).double_value(&[]) > 0.0);
+    let names = full.net.parameter_names();
+    assert_eq!(names.len(), 2 * 3 + 4, "{names:?}");
+    // The exported file holds the network's six tensors only, and the runtime loads it.
+    let info = RunInfo {
+        step: 30,
+        config: cfg.clone(),
+        mean: vec![0.0; 2],
+        std: vec![1.0; 2],
+        data_shape: vec![2],
+        sigma: 1.0,
+        trainer: "test".into(),
+    };
+    let bytes = cli::export_state(
+        &full,
+        &info,
+        WeightsChoice::Ema999,
+        flowmap::write::WeightDtype::F32,
+    )
+    .unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(file.len(), 6, "{:?}", file.names());
+    flowmap::Model::from_bytes(&bytes).unwrap();
+}
+
+fn resume_continues_exactly_with(cfg: &TrainConfig, name: &str) -> TrainState {
+    let (full, _) = train_run(cfg, &tempdir(&format!("full-{name}")));
+
+    let dir = tempdir(&format!("resumed-{name}"));
     let (_, _) = train_run(
         &TrainConfig {
             steps: 12,
@@ -287,6 +338,7 @@ fn resume_continues_exactly() {
             assert!(a.equal(&eb.params[name]), "EMA differs after resume");
         }
     }
+    full
 }
 
 /// A NaN stops training with a clear error and leaves the last good checkpoint loadable.
