@@ -172,8 +172,8 @@ pub(crate) unsafe fn forward<
     // NP panels once per block of WIDE_BLOCK rows into f32 on the stack and run the tiles on
     // that copy, instead of widening in every tile (measured ≈ 10 % of the batched time on
     // AVX-512). The copy holds the same values, so the bits do not change. Paired bf16 rows
-    // widen in the tile (one bitwise operation per row): as fast as f32 panels at batch 64
-    // and 1024 on Zen 4, where the block copy was 4–10 % slower.
+    // widen in the tile (one bitwise operation per row): within 3 % of f32 panels at batch
+    // 64 and 1024 on Zen 4, where the block copy was 4–10 % slower.
     #[cfg(feature = "std")]
     let widen_blocks = E::WIDENS && !E::PAIRED && full >= 2 && NP * k <= WIDE_ROWS;
     #[cfg(not(feature = "std"))]

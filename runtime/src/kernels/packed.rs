@@ -107,7 +107,9 @@ impl Weight for F16 {
     }
 }
 
-/// A bfloat16 weight, by its bits (the upper half of an f32).
+/// A bfloat16 weight, by its bits (the upper half of an f32). In panels, rows are stored in
+/// pairs ([`Weight::PAIRED`]): 32-bit lane `c` of rows `2i, 2i + 1` holds row `2i`'s value
+/// of output `c` in its upper and row `2i + 1`'s in its lower half.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 #[repr(transparent)]
 pub(crate) struct Bf16(pub(crate) u16);
