@@ -6,8 +6,9 @@
 //! vectoriser otherwise tends to vectorise across rows with gathers.
 
 use core::arch::x86_64::{
-    __m128i, __m256, _mm256_castsi256_ps, _mm256_cvtepu16_epi32, _mm256_cvtph_ps, _mm256_fmadd_ps,
-    _mm256_loadu_ps, _mm256_set1_ps, _mm256_slli_epi32, _mm256_storeu_ps, _mm_loadu_si128,
+    __m128i, __m256, __m256i, _mm256_and_si256, _mm256_castsi256_ps, _mm256_cvtepu16_epi32,
+    _mm256_cvtph_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_set1_epi32,
+    _mm256_set1_ps, _mm256_slli_epi32, _mm256_storeu_ps, _mm_loadu_si128,
 };
 
 use super::driver::Conv3x3;
@@ -56,6 +57,20 @@ impl MicroKernel for Avx2Fma {
             let p = v.as_ptr() as *const __m128i;
             let widen = |h| _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)));
             [widen(_mm_loadu_si128(p)), widen(_mm_loadu_si128(p.add(1)))]
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load_bf16_pair(v: &[u16; 2 * NR]) -> ([__m256; 2], [__m256; 2]) {
+        // SAFETY: `v` is 64 readable bytes, two unaligned 32-byte loads; the caller
+        // guarantees AVX2.
+        unsafe {
+            let p = v.as_ptr() as *const __m256i;
+            let (d0, d1) = (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)));
+            let hi = _mm256_set1_epi32(0xFFFF_0000_u32 as i32);
+            let upper = |d| _mm256_castsi256_ps(_mm256_and_si256(d, hi));
+            let lower = |d| _mm256_castsi256_ps(_mm256_slli_epi32::<16>(d));
+            ([upper(d0), upper(d1)], [lower(d0), lower(d1)])
         }
     }
 

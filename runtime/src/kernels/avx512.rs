@@ -7,9 +7,9 @@
 #![allow(clippy::incompatible_msrv)]
 
 use core::arch::x86_64::{
-    __m256i, __m512, _mm256_loadu_si256, _mm512_castsi512_ps, _mm512_cvtepu16_epi32,
-    _mm512_cvtph_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_slli_epi32,
-    _mm512_storeu_ps,
+    __m256i, __m512, _mm256_loadu_si256, _mm512_and_si512, _mm512_castsi512_ps,
+    _mm512_cvtepu16_epi32, _mm512_cvtph_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_loadu_si512,
+    _mm512_set1_epi32, _mm512_set1_ps, _mm512_slli_epi32, _mm512_storeu_ps,
 };
 
 use super::driver::Conv3x3;
@@ -46,6 +46,19 @@ impl MicroKernel for Avx512 {
         unsafe {
             let h = _mm256_loadu_si256(v.as_ptr() as *const __m256i);
             _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load_bf16_pair(v: &[u16; 2 * NR]) -> (__m512, __m512) {
+        // SAFETY: `v` is 64 readable bytes (unaligned load); the caller guarantees AVX-512F.
+        unsafe {
+            let d = _mm512_loadu_si512(v.as_ptr().cast());
+            let hi = _mm512_set1_epi32(0xFFFF_0000_u32 as i32);
+            (
+                _mm512_castsi512_ps(_mm512_and_si512(d, hi)),
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(d)),
+            )
         }
     }
 

@@ -44,6 +44,15 @@ pub(crate) trait MicroKernel {
     /// The CPU must support this kernel's instruction set.
     unsafe fn load_bf16(v: &[u16; NR]) -> Self::Row;
 
+    /// Loads two panel rows of bfloat16 stored as a pair ([`super::packed::Bf16`]): 32-bit
+    /// lane `c` of `v` holds row 0's value of output `c` in its upper half and row 1's in its
+    /// lower half, so row 0 is the lane with its lower half cleared and row 1 the lane
+    /// shifted up by 16 — exact, one bitwise operation per row, no shuffle.
+    ///
+    /// # Safety
+    /// The CPU must support this kernel's instruction set.
+    unsafe fn load_bf16_pair(v: &[u16; 2 * NR]) -> (Self::Row, Self::Row);
+
     /// `acc + a · w` lane by lane, rounded the way this kernel family rounds (once for
     /// fused multiply-add, twice for a separate multiply and add).
     ///

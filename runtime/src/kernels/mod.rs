@@ -14,8 +14,9 @@
 //! - [`linear`] (here): picks the instruction set at run time.
 //!
 //! Weights from f16 / bf16 files stay 16-bit in the panels ([`Dense`]) and are widened to
-//! f32 as each panel row is loaded (F16C / AVX-512F conversions, software in the portable
-//! build). Widening is exact, so the results are bit for bit those of the same weights
+//! f32 as each panel row is loaded (F16C / AVX-512F conversions for f16, software in the
+//! portable build; bf16 rows are stored in pairs and widened by one AND or shift per row,
+//! see [`packed::Bf16`]). Widening is exact, so the results are bit for bit those of the same weights
 //! decoded to f32 at load; only half the bytes stream from memory, which is what bounds
 //! batch 1. The U-Net's convolutions keep f32 panels (their weights are decoded at load).
 //!

@@ -31,6 +31,15 @@ impl MicroKernel for Portable {
     }
 
     #[inline(always)]
+    unsafe fn load_bf16_pair(v: &[u16; 2 * NR]) -> ([f32; NR], [f32; NR]) {
+        let lane = |c: usize| u32::from(v[2 * c]) | (u32::from(v[2 * c + 1]) << 16);
+        (
+            core::array::from_fn(|c| f32::from_bits(lane(c) & 0xFFFF_0000)),
+            core::array::from_fn(|c| f32::from_bits(lane(c) << 16)),
+        )
+    }
+
+    #[inline(always)]
     unsafe fn mul_add(a: f32, w: [f32; NR], mut acc: [f32; NR]) -> [f32; NR] {
         for c in 0..NR {
             // Rust never contracts this into a fused multiply-add.
