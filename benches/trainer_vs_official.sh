@@ -5,6 +5,7 @@
 # the paper's schedule config and the raw state (--state-frequencies none), as the official MLP.
 #   BASE=... NEW=... JAXSIDE=... bash benches/trainer_vs_official.sh ROUNDS OUTDIR
 # Then: python3 benches/trainer_vs_official.py OUTDIR (median ratios per thread count).
+# THREADS_LIST="1" runs only the 1-thread half; FIRST_ROUND=N appends rounds to OUTDIR.
 # JAXSIDE holds the anchor's venv and official/py (see its README.md); ANCHOR is the anchor dir.
 set -u
 : "${JAXSIDE:?}" "${BASE:?}" "${NEW:?}"
@@ -25,7 +26,7 @@ ours() { # name binary T CPUS round
   echo "wall_s=$(echo "$(date +%s.%N) - $s" | bc)" >> "$OUT/$1_t$3_r$5.txt"
 }
 for r in $(seq "${FIRST_ROUND:-1}" "$ROUNDS"); do
-  for T in 1 2; do
+  for T in ${THREADS_LIST:-1 2}; do
     if [ "$T" = 1 ]; then CPUS=0; XF="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"; else CPUS=0,1; XF=""; fi
     # Alternate which binary goes first, so neither always runs right after the JAX run.
     if [ $((r % 2)) = 1 ]; then ours base "$BASE" $T $CPUS "$r"; ours new "$NEW" $T $CPUS "$r"
