@@ -6,7 +6,8 @@
 //! level they live in, so the two functions that open and close a level are declared here by
 //! their symbol names in libtorch_cpu.so (C++ `torch::autograd::forward_ad::enter_dual_level()`
 //! and `exit_dual_level(uint64_t)`; the names are tied to the libtorch version that
-//! scripts/setup.sh assembles, 2.13). This is the crate's only unsafe code.
+//! scripts/setup.sh assembles, 2.13). The crate's other unsafe code reads CPU tensors'
+//! memory in [`crate::gelu_tangent`].
 
 use std::sync::Mutex;
 use tch::Tensor;

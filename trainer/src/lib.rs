@@ -15,6 +15,7 @@ pub mod device;
 pub mod export;
 pub mod flownet;
 pub mod forward_ad;
+pub mod gelu_tangent;
 pub mod interpolant;
 pub mod loss_weight;
 pub mod net;

@@ -5,9 +5,11 @@
 //! ([`StateEmbedding::Fourier`]).
 //! LSD and ESD need directional derivatives of X with respect to t, s or z that are themselves
 //! differentiable in θ. For an MLP, propagating a tangent alongside the activations is exact and
-//! costs one extra matrix product per layer, and because it is built from ordinary tensor ops,
-//! `backward()` differentiates through it (forward-over-reverse).
+//! costs one extra matrix product per layer, and because it is built from tensor ops whose
+//! derivatives autograd knows, `backward()` differentiates through it (forward-over-reverse;
+//! the tanh-GELU's tangent is fused, [`crate::gelu_tangent`]).
 
+use crate::gelu_tangent::gelu_tanh_tangent;
 use crate::loss_weight;
 use flowmap::schema::{Activation, Architecture, StateEmbedding, TimeEmbedding};
 use std::collections::BTreeMap;
@@ -283,7 +285,7 @@ impl Mlp {
             h = h.linear(w, Some(b));
             dh = dh.linear::<&Tensor>(w, None);
             if i < last {
-                dh *= activation_derivative(self.activation, &h);
+                dh = activation_tangent(self.activation, &h, &dh);
                 h = activate(self.activation, &h);
             }
         }
@@ -351,6 +353,16 @@ pub fn activate(act: Activation, x: &Tensor) -> Tensor {
         Activation::GeluErf => x.gelu("none"),
         Activation::Silu => x.silu(),
         Activation::Relu => x.relu(),
+    }
+}
+
+/// The tangent of [`activate`] at `x` along `dx`, act'(x)·dx, differentiable in both (first
+/// order). The tanh-GELU, the paper's and the default activation, takes the fused path of
+/// [`gelu_tanh_tangent`]; the others multiply by [`activation_derivative`].
+pub fn activation_tangent(act: Activation, x: &Tensor, dx: &Tensor) -> Tensor {
+    match act {
+        Activation::GeluTanh => gelu_tanh_tangent(x, dx),
+        _ => dx * activation_derivative(act, x),
     }
 }
 

@@ -190,15 +190,22 @@ impl RAdam {
                 .zip(grads)
                 .zip(self.m.iter_mut().zip(self.v.iter_mut()))
             {
-                let _ = m.g_mul_scalar_(b1);
-                let _ = m.g_add_(&(g * (1.0 - b1)));
-                let _ = v.g_mul_scalar_(b2);
-                let _ = v.g_add_(&(g.square() * (1.0 - b2)));
-                let update = match rect {
-                    Some((r, v_scale)) => (&*m * (m_scale * r)) / ((&*v * v_scale).sqrt() + eps),
-                    None => &*m * m_scale,
-                };
-                let _ = p.g_sub_(&(update * lr));
+                // m ← β1·m + (1 − β1)·g and v ← β2·v + (1 − β2)·g² as one lerp each, and the
+                // step as one addcdiv: each op is a full pass over the parameters, and the
+                // unfused form took twice as many.
+                let _ = m.lerp_(g, 1.0 - b1);
+                let _ = v.lerp_(&g.square(), 1.0 - b2);
+                match rect {
+                    Some((r, v_scale)) => {
+                        let mut denom = &*v * v_scale;
+                        let _ = denom.sqrt_();
+                        let _ = denom.g_add_scalar_(eps);
+                        let _ = p.addcdiv_(&(&*m * (-lr * m_scale * r)), &denom);
+                    }
+                    None => {
+                        let _ = p.g_add_(&(&*m * (-lr * m_scale)));
+                    }
+                }
             }
         });
     }
@@ -245,8 +252,8 @@ impl Ema {
                     .params
                     .get_mut(name)
                     .unwrap_or_else(|| panic!("no EMA copy of parameter {name}"));
-                let _ = e.g_mul_scalar_(d);
-                let _ = e.g_add_(&(p.detach() * (1.0 - d)));
+                // d·e + (1 − d)·θ in one pass.
+                let _ = e.lerp_(&p.detach(), 1.0 - d);
             }
         });
     }
