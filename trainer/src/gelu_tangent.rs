@@ -89,27 +89,28 @@ impl Real for f64 {
 }
 
 /// [`second_derivative_times`] for contiguous CPU tensors of kind `T` and equal shape:
-/// one loop for the tanh argument, libtorch's tanh in place, one loop for q, each split over
-/// `threads` scoped threads.
+/// one loop for the tanh argument, libtorch's tanh in place, one loop turning t into q in
+/// place, each split over `threads` scoped threads.
 fn second_derivative_cpu<T: Real>(x: &Tensor, g: &Tensor, threads: usize) -> Tensor {
     let opts = (x.kind(), Device::Cpu);
     let xs = cpu_slice::<T>(x);
     let gs = cpu_slice::<T>(g);
     let (beta, beta_kappa) = (T::of(SQRT_2_OVER_PI), T::of(SQRT_2_OVER_PI * GELU_CUBIC));
-    let mut k = Tensor::empty(x.size(), opts);
+    // Zero-filled, not `Tensor::empty`: a slice must not cover uninitialised memory.
+    let mut k = Tensor::zeros(x.size(), opts);
     fill_chunks(cpu_slice_mut::<T>(&mut k), threads, |start, out| {
         for (o, &x) in out.iter_mut().zip(&xs[start..]) {
             *o = x * (beta + beta_kappa * (x * x));
         }
     });
-    let t = tch::no_grad(|| k.tanh_());
-    let ts = cpu_slice::<T>(&t);
+    // t = tanh k in place, then q overwrites t element by element (q_i needs t_i only).
+    let mut q = tch::no_grad(|| k.tanh_());
+    drop(k); // q is now the only handle on the storage
     let (one, b3k) = (T::of(1.0), T::of(3.0 * SQRT_2_OVER_PI * GELU_CUBIC));
-    let mut q = Tensor::empty(x.size(), opts);
     fill_chunks(cpu_slice_mut::<T>(&mut q), threads, |start, out| {
-        let (xs, ts, gs) = (&xs[start..], &ts[start..], &gs[start..]);
+        let (xs, gs) = (&xs[start..], &gs[start..]);
         for (i, o) in out.iter_mut().enumerate() {
-            let (x, t) = (xs[i], ts[i]);
+            let (x, t) = (xs[i], *o);
             let x2 = x * x;
             let kp = beta + b3k * x2;
             *o = gs[i] * (one - t * t) * (kp * (one - x * t * kp) + b3k * x2);
@@ -156,16 +157,17 @@ fn cpu_slice<T: Real>(t: &Tensor) -> &[T] {
     unsafe { std::slice::from_raw_parts(t.data_ptr() as *const T, t.numel()) }
 }
 
-/// The elements of a contiguous CPU tensor of kind `T` that this module just allocated.
+/// The elements of a contiguous CPU tensor of kind `T` that this module just allocated
+/// (zero-filled) and has not shared.
 fn cpu_slice_mut<T: Real>(t: &mut Tensor) -> &mut [T] {
     assert!(
         t.device() == Device::Cpu && t.kind() == T::KIND && t.is_contiguous(),
         "cpu_slice_mut needs a contiguous CPU tensor of the element type"
     );
-    // SAFETY: as in `cpu_slice`; in addition the tensor is one this module allocated with
-    // `Tensor::empty` and has not shared, so the exclusive borrow of `t` is the only access to
-    // the storage while the slice lives. Every element is written before it is read (the
-    // callers fill the whole slice).
+    // SAFETY: as in `cpu_slice` (the tensor is zero-filled, so every element is initialised);
+    // in addition the tensor is one this module allocated and has not shared (`k.tanh_()`
+    // returns the same storage), so the exclusive borrow of `t` is the only access to the
+    // storage while the slice lives.
     unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut T, t.numel()) }
 }
 
