@@ -174,7 +174,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// take the value that reproduces what that run did, not today's default: a run from before
 /// learning-rate schedules existed resumes on the paper's inv-sqrt schedule, and one from before
 /// the loss-weight choice on the learned weight (what U-Nets used then; MLPs have no head); one
-/// from before state embeddings on the raw state.
+/// from before state embeddings on the raw state, and one from before couplings on the
+/// independent one.
 fn run_info_from_json(text: &str) -> anyhow::Result<RunInfo> {
     let mut value: serde_json::Value = serde_json::from_str(text)?;
     if let Some(config) = value.get_mut("config").and_then(|c| c.as_object_mut()) {
@@ -187,6 +188,9 @@ fn run_info_from_json(text: &str) -> anyhow::Result<RunInfo> {
         config
             .entry("state_frequencies")
             .or_insert_with(|| serde_json::json!([]));
+        config
+            .entry("coupling")
+            .or_insert_with(|| serde_json::json!("independent"));
     }
     Ok(serde_json::from_value(value)?)
 }

@@ -2,6 +2,7 @@
 
 use crate::checkpoint::{self, RunInfo, TrainState};
 use crate::config::{parse_hidden, TrainConfig, WeightsChoice};
+use crate::coupling::Coupling;
 use crate::export;
 use crate::network::{Arch, Network};
 use crate::objective::{LossWeight, Method, StopGrad};
@@ -114,6 +115,12 @@ pub struct TrainArgs {
     /// learns the velocity a little better and the one-step map worse at small budgets.
     #[arg(long)]
     pub diag_fraction: Option<f64>,
+    /// How each batch's noise is paired with its data: independent (the paper's) or ot
+    /// (minibatch optimal transport: each data point gets a nearby noise point along an
+    /// entropic OT plan of the batch, so the paths the map must learn are straighter; costs a
+    /// B×B Sinkhorn per step).
+    #[arg(long, value_parser = parse_coupling)]
+    pub coupling: Option<Coupling>,
     /// Peak learning rate.
     #[arg(long)]
     pub lr: Option<f64>,
@@ -250,6 +257,14 @@ fn parse_minutes(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_coupling(s: &str) -> Result<Coupling, String> {
+    match s {
+        "independent" => Ok(Coupling::Independent),
+        "ot" => Ok(Coupling::Ot),
+        _ => Err(format!("unknown coupling '{s}': use independent or ot")),
+    }
+}
+
 fn parse_loss_weight(s: &str) -> Result<LossWeight, String> {
     match s {
         "learned" => Ok(LossWeight::Learned),
@@ -310,6 +325,7 @@ impl TrainArgs {
             steps,
             batch,
             diag_fraction,
+            coupling,
             lr,
             lr_schedule,
             lr_decay_steps,

@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod classifier;
 pub mod cli;
 pub mod config;
+pub mod coupling;
 pub mod data;
 pub mod device;
 pub mod export;

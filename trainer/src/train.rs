@@ -5,6 +5,7 @@
 
 use crate::checkpoint::{self, RunInfo, TrainState};
 use crate::config::TrainConfig;
+use crate::coupling;
 use crate::data::TrainingData;
 use crate::net::Mlp;
 use crate::objective::{self, LossConfig, Teacher};
@@ -128,6 +129,8 @@ pub fn train_step(
     let idx = Tensor::randint(data.n as i64, [b], (Kind::Int64, device));
     let x1 = data.normalized.index_select(0, &idx);
     let x0 = Tensor::randn(x1.size(), (Kind::Float, device)) * state.net.sigma();
+    // x0 ← the partner of each x1 under the coupling (the batch's OT plan, or as drawn).
+    let x0 = coupling::pair(cfg.coupling, &x0, &x1);
     // (s, t): a fraction cfg.diag_fraction on the diagonal, the rest uniform on the triangle.
     let times = objective::sample_times(b, cfg.diag_fraction, cfg.method, device);
     let loss_cfg = LossConfig {
