@@ -257,6 +257,23 @@ mod tests {
     }
 
     #[test]
+    fn a_far_outlier_still_gets_a_finite_partner() {
+        // One data point a thousand units away: its row keeps a largest entry of 1 (the row
+        // shift) and the clamp keeps every column alive, so the pairing stays finite and is
+        // still a selection of the batch's own noise rows.
+        let (x0, x1) = batch(128, 6);
+        let _ = x1.get(0).fill_(1000.0);
+        let paired = pair(Coupling::Ot, &x0, &x1);
+        assert_eq!(paired.isfinite().all().int64_value(&[]), 1);
+        let d = squared_distances(&x0, &paired);
+        let min_per_row = d.amin(1, false);
+        assert!(
+            min_per_row.max().double_value(&[]) < 1e-5,
+            "rows not taken from x0"
+        );
+    }
+
+    #[test]
     fn independent_is_the_identity() {
         let (x0, x1) = batch(16, 5);
         assert!(pair(Coupling::Independent, &x0, &x1).equal(&x0));
