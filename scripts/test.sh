@@ -9,6 +9,13 @@ cd "$(dirname "$0")/.."
 step() { printf '\n[test] %s\n' "$*"; }
 
 scripts/setup.sh
+# A one-shot run gains nothing from incremental caches, which cost about 2 GB of disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# The build needs several GB; a full disk makes the linker die with a bus error mid-suite.
+free_gb=$(( $(df -Pk . | awk 'NR==2 {print $4}') / 1048576 ))
+if [ "$free_gb" -lt 8 ]; then
+  printf '[test] warning: only %s GB free here; the suite'"'"'s builds need about 8 GB\n' "$free_gb" >&2
+fi
 step "cargo fmt --check"
 cargo fmt --all --check
 step "no import cycles between source files (runtime, trainer, eval, ffi, cli)"
