@@ -388,6 +388,7 @@ pub struct ExportArgs {
 /// Parses the process's arguments, runs them, prints an error if any, and returns the exit
 /// status.
 pub fn main() -> i32 {
+    crate::allocator::keep_freed_memory();
     let matches = command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,

@@ -93,38 +93,43 @@ fn rows(x: &Tensor) -> Tensor {
 
 /// Squared distances ‖x1_j − x0_i‖², [B1, B0], as ‖a‖² + ‖b‖² − 2a·b (one matmul; the
 /// rounding it adds for near points, ~1e−7 of ‖x‖², is far below the plan's ε), clamped at 0.
+/// The matmul accumulates into the broadcast norms: the B×B result is allocated once and
+/// passed over twice (at B = 1024 each fresh 4 MiB tensor costs as much as the arithmetic).
 pub fn squared_distances(x0: &Tensor, x1: &Tensor) -> Tensor {
     let (a, b) = (rows(x1), rows(x0));
-    let mut c = a.matmul(&b.transpose(0, 1)) * -2.0;
-    c += a.square().sum_dim_intlist(1, true, Kind::Float);
-    c += b
-        .square()
-        .sum_dim_intlist(1, false, Kind::Float)
-        .unsqueeze(0);
+    let mut c = a.square().sum_dim_intlist(1, true, Kind::Float)
+        + b.square()
+            .sum_dim_intlist(1, false, Kind::Float)
+            .unsqueeze(0);
+    let _ = c.addmm_(&(a * -2.0), &b.transpose(0, 1));
     c.clamp_min_(0.0)
 }
 
 /// The Sinkhorn kernel K and column scalings v of the entropic plan π_ji = u_j K_ji v_i with
 /// unit row and column sums (u is implied: each row normalised); `None` when the batch is
-/// degenerate. Returns the number of iterations run as well.
-pub fn sinkhorn(cost: &Tensor) -> Option<(Tensor, Tensor, usize)> {
+/// degenerate. Returns the number of iterations run as well. K is computed in place of
+/// `cost`.
+pub fn sinkhorn(cost: Tensor) -> Option<(Tensor, Tensor, usize)> {
     let scale = cost.mean(Kind::Float).double_value(&[]);
     if !(scale.is_finite() && scale > 0.0) {
         return None;
     }
     // Shifting each row by its minimum only rescales u, and keeps every row's largest entry 1.
-    let mut k = cost - cost.amin(1, true);
+    let row_min = cost.amin(1, true);
+    let mut k = cost;
+    k -= row_min;
     let _ = k
         .g_mul_scalar_(-1.0 / (EPSILON * scale))
         .clamp_min_(MIN_LOG_KERNEL)
         .exp_();
     let kt = k.transpose(0, 1);
-    let mut v = Tensor::ones([cost.size()[1]], (Kind::Float, cost.device()));
+    let mut v = Tensor::ones([k.size()[1]], (Kind::Float, k.device()));
+    let check_every = if k.device() == tch::Device::Cpu { 1 } else { 5 };
     for iteration in 1..=MAX_ITERATIONS {
         let u = k.mv(&v).reciprocal();
         let column_sums_over_v = kt.mv(&u);
-        // Checked every 5 iterations: each check waits for the device.
-        if iteration % 5 == 0 {
+        // Each check waits for the device: on a GPU, only every 5 iterations.
+        if iteration % check_every == 0 {
             let worst = (&column_sums_over_v * &v - 1.0)
                 .abs()
                 .max()
@@ -144,10 +149,12 @@ pub fn sinkhorn(cost: &Tensor) -> Option<(Tensor, Tensor, usize)> {
 
 /// For each data row, the index of its noise partner drawn from the plan's row.
 fn ot_partners(x0: &Tensor, x1: &Tensor) -> Option<Tensor> {
-    let (k, v, _) = sinkhorn(&squared_distances(x0, x1))?;
+    let (mut k, v, _) = sinkhorn(squared_distances(x0, x1))?;
     // Row j of the plan is u_j K_j· ⊙ v; drawing by inverse CDF on the row's running sum
     // normalises away u_j (torch's multinomial does the same 15× slower at B = 1024).
-    let cdf = (k * v.unsqueeze(0)).cumsum(1, Kind::Float);
+    // (In place: K is not needed after this.)
+    k *= v.unsqueeze(0);
+    let cdf = k.cumsum_(1, Kind::Float);
     let n = cdf.size()[1];
     let total = cdf.narrow(1, n - 1, 1);
     let r = Tensor::rand([cdf.size()[0], 1], (Kind::Float, cdf.device())) * total;
@@ -191,7 +198,7 @@ mod tests {
     #[test]
     fn the_plan_has_uniform_marginals() {
         let (x0, x1) = batch(512, 3);
-        let (k, v, iterations) = sinkhorn(&squared_distances(&x0, &x1)).unwrap();
+        let (k, v, iterations) = sinkhorn(squared_distances(&x0, &x1)).unwrap();
         assert!(iterations < MAX_ITERATIONS, "did not converge");
         // Normalise each row to 1/n (what sampling a partner per data row does); the column
         // sums are then the noise marginal and must be close to 1/n as well.

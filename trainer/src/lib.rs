@@ -6,6 +6,7 @@
 //! [`export`] move state to disk. Measuring samples is `flowmap_eval::quality`'s job and the
 //! model subcommands (`sample`, `eval`, `inspect`) are `flowmap_cli`'s; [`cli`] adds training.
 
+pub mod allocator;
 pub mod checkpoint;
 pub mod classifier;
 pub mod cli;
