@@ -97,10 +97,9 @@ fn rows(x: &Tensor) -> Tensor {
 /// passed over twice (at B = 1024 each fresh 4 MiB tensor costs as much as the arithmetic).
 pub fn squared_distances(x0: &Tensor, x1: &Tensor) -> Tensor {
     let (a, b) = (rows(x1), rows(x0));
-    let mut c = a.square().sum_dim_intlist(1, true, Kind::Float)
-        + b.square()
-            .sum_dim_intlist(1, false, Kind::Float)
-            .unsqueeze(0);
+    let kind = a.kind();
+    let mut c = a.square().sum_dim_intlist(1, true, kind)
+        + b.square().sum_dim_intlist(1, false, kind).unsqueeze(0);
     let _ = c.addmm_(&(a * -2.0), &b.transpose(0, 1));
     c.clamp_min_(0.0)
 }
@@ -193,6 +192,16 @@ mod tests {
         assert_eq!(d.size(), vec![1, 2]);
         assert!((d.double_value(&[0, 0]) - 25.0).abs() < 1e-5);
         assert!((d.double_value(&[0, 1]) - 13.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn squared_distances_keep_the_inputs_precision() {
+        let x0 = Tensor::from_slice(&[0.0f64, 0.0, 1.0, 1.0]).reshape([2, 2]);
+        let x1 = Tensor::from_slice(&[3.0f64, 4.0]).reshape([1, 2]);
+        let d = squared_distances(&x0, &x1);
+        assert_eq!(d.kind(), Kind::Double);
+        assert_eq!(d.double_value(&[0, 0]), 25.0);
+        assert_eq!(d.double_value(&[0, 1]), 13.0);
     }
 
     #[test]
