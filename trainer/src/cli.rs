@@ -115,6 +115,11 @@ pub struct TrainArgs {
     /// learns the velocity a little better and the one-step map worse at small budgets.
     #[arg(long)]
     pub diag_fraction: Option<f64>,
+    /// Fraction of the off-diagonal rows that start where a 1-, 2- or 4-step sampler starts a
+    /// step (s = k/N), t anywhere after it; the rest, like the paper's, anywhere on
+    /// 0 <= s <= t <= 1.
+    #[arg(long)]
+    pub grid_start_fraction: Option<f64>,
     /// How each batch's noise is paired with its data: independent (the paper's) or ot
     /// (minibatch optimal transport: each data point gets a nearby noise point along an
     /// entropic OT plan of the batch, so the paths the map must learn are straighter; costs a
@@ -325,6 +330,7 @@ impl TrainArgs {
             steps,
             batch,
             diag_fraction,
+            grid_start_fraction,
             coupling,
             lr,
             lr_schedule,

@@ -114,8 +114,25 @@ pub fn diagonal_rows(batch: i64, fraction: f64, method: Method) -> i64 {
     ((batch as f64 * fraction).floor() as i64).clamp(1, batch)
 }
 
+/// The step counts whose grid times k/N a grid-started row may start from (see
+/// [`sample_times`]): the N of the one-, two- and four-step samplers people use.
+pub const GRID_STEP_COUNTS: [i64; 3] = [1, 2, 4];
+
 /// Draws the times of a batch with torch's generator (paper §2.6).
-pub fn sample_times(batch: i64, diag_fraction: f64, method: Method, device: Device) -> TimeBatch {
+///
+/// Off-diagonal rows are uniform on the triangle 0 ≤ s ≤ t ≤ 1, except a fraction
+/// `grid_start` of them (0 = the paper's sampling, and the same random draws) whose start s is a
+/// time the N-step sampler starts a step from: N drawn from [`GRID_STEP_COUNTS`], s = k/N with k
+/// uniform in 0..N, and t uniform on (s, 1]. An N-step sample evaluates X_{k/N,(k+1)/N} only,
+/// and the Lagrangian loss at (s, t) trains ∂_t X_{s,t}; these rows put more of the batch on the
+/// maps the samplers use (s = 0, the one-step map's start, gets 7/12 of them).
+pub fn sample_times(
+    batch: i64,
+    diag_fraction: f64,
+    grid_start: f64,
+    method: Method,
+    device: Device,
+) -> TimeBatch {
     let opts = (Kind::Float, device);
     let n_diag = diagonal_rows(batch, diag_fraction, method);
     let n_off = batch - n_diag;
@@ -126,13 +143,45 @@ pub fn sample_times(batch: i64, diag_fraction: f64, method: Method, device: Devi
         Method::PsdMidpoint => Tensor::full([n_off, 1], 0.5, opts),
         _ => Tensor::rand([n_off, 1], opts),
     };
+    let mut s_off = a.minimum(&b);
+    let mut t_off = a.maximum(&b);
+    let n_grid = grid_rows(n_off, grid_start);
+    if n_grid > 0 {
+        let (s_grid, t_grid) = grid_start_times(n_grid, device);
+        s_off = Tensor::cat(&[s_grid, s_off.narrow(0, n_grid, n_off - n_grid)], 0);
+        t_off = Tensor::cat(&[t_grid, t_off.narrow(0, n_grid, n_off - n_grid)], 0);
+    }
     TimeBatch {
         n_diag,
         t_diag,
-        s_off: a.minimum(&b),
-        t_off: a.maximum(&b),
+        s_off,
+        t_off,
         h_off,
     }
+}
+
+/// Off-diagonal rows that start on a sampler's grid: ⌊n_off·fraction⌋ (rounded, so a
+/// fraction of 1 takes every row).
+pub fn grid_rows(n_off: i64, fraction: f64) -> i64 {
+    ((n_off as f64 * fraction).round() as i64).clamp(0, n_off)
+}
+
+/// `n` grid-started (s, t) pairs, [n, 1] each: N uniform over [`GRID_STEP_COUNTS`], s = k/N
+/// with k uniform in 0..N, t = s + u·(1 − s) with u uniform in (0, 1].
+fn grid_start_times(n: i64, device: Device) -> (Tensor, Tensor) {
+    let opts = (Kind::Float, device);
+    let counts = Tensor::from_slice(&GRID_STEP_COUNTS.map(|c| c as f32)).to_device(device);
+    let which = Tensor::randint(GRID_STEP_COUNTS.len() as i64, [n, 1], (Kind::Int64, device));
+    let steps = counts.index_select(0, &which.view([-1])).view([n, 1]);
+    // k = ⌊v·N⌋ for v uniform in [0, 1): uniform in 0..N (clamped against rounding to N).
+    let k = (Tensor::rand([n, 1], opts) * &steps)
+        .floor()
+        .minimum(&(&steps - 1.0));
+    let s = k / steps;
+    // 1 − U[0,1) is in (0, 1], so t > s.
+    let u = 1.0 - Tensor::rand([n, 1], opts);
+    let t = &s + u * (1.0 - &s);
+    (s, t)
 }
 
 /// Everything the loss needs besides the network.

@@ -131,8 +131,15 @@ pub fn train_step(
     let x0 = Tensor::randn(x1.size(), (Kind::Float, device)) * state.net.sigma();
     // x0 ← the partner of each x1 under the coupling (the batch's OT plan, or as drawn).
     let x0 = coupling::pair(cfg.coupling, &x0, &x1);
-    // (s, t): a fraction cfg.diag_fraction on the diagonal, the rest uniform on the triangle.
-    let times = objective::sample_times(b, cfg.diag_fraction, cfg.method, device);
+    // (s, t): a fraction cfg.diag_fraction on the diagonal, the rest uniform on the triangle
+    // (a fraction cfg.grid_start_fraction of them starting on a sampler's grid).
+    let times = objective::sample_times(
+        b,
+        cfg.diag_fraction,
+        cfg.grid_start_fraction,
+        cfg.method,
+        device,
+    );
     let loss_cfg = LossConfig {
         method: cfg.method,
         stopgrad: cfg.effective_stopgrad(),

@@ -55,7 +55,7 @@ fn every_method_trains_a_tiny_unet_on_8x8_images() {
         for step in 0..3 {
             let x1 = data.narrow(0, step * 16, 16);
             let x0 = x1.randn_like() * 0.5;
-            let times = objective::sample_times(16, 0.75, method, Device::Cpu);
+            let times = objective::sample_times(16, 0.75, 0.0, method, Device::Cpu);
             let out = objective::loss(&net, &Teacher::SelfDistill, &cfg, &x0, &x1, &times);
             let loss = out.loss.double_value(&[]);
             assert!(loss.is_finite(), "{}: loss {loss}", method.name());

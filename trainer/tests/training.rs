@@ -94,7 +94,7 @@ fn small(method: Method, steps: u64) -> TrainConfig {
 fn time_sampling_follows_the_paper() {
     let _guard = rng_lock();
     tch::manual_seed(0);
-    let tb = objective::sample_times(40_000, 0.75, Method::Lsd, Device::Cpu);
+    let tb = objective::sample_times(40_000, 0.75, 0.0, Method::Lsd, Device::Cpu);
     assert_eq!(tb.n_diag, 30_000);
     assert_eq!(objective::diagonal_rows(100, 0.75, Method::Fm), 100);
     assert_eq!(objective::diagonal_rows(3, 0.1, Method::Lsd), 1);
@@ -105,8 +105,51 @@ fn time_sampling_follows_the_paper() {
     assert!((s.mean(Kind::Double).double_value(&[]) - 1.0 / 3.0).abs() < 0.01);
     assert!((t.mean(Kind::Double).double_value(&[]) - 2.0 / 3.0).abs() < 0.01);
     assert!((tb.t_diag.mean(Kind::Double).double_value(&[]) - 0.5).abs() < 0.01);
-    let mid = objective::sample_times(100, 0.75, Method::PsdMidpoint, Device::Cpu);
+    let mid = objective::sample_times(100, 0.75, 0.0, Method::PsdMidpoint, Device::Cpu);
     assert_eq!(mid.h_off.eq(0.5).all().int64_value(&[]), 1);
+}
+
+/// Grid-started rows: s is one of 0, 1/4, 1/2, 3/4 with the weights of N uniform over 1, 2, 4
+/// and k uniform below N (s = 0: 1/3 + 1/6 + 1/12 = 7/12; 1/2: 1/6 + 1/12 = 1/4; 1/4 and 3/4:
+/// 1/12 each), t uniform on (s, 1]; the other rows stay on the triangle.
+#[test]
+fn grid_started_rows_start_where_the_samplers_step() {
+    let _guard = rng_lock();
+    tch::manual_seed(3);
+    let n_off = 40_000;
+    let tb = objective::sample_times(2 * n_off, 0.5, 0.5, Method::Lsd, Device::Cpu);
+    let n_grid = objective::grid_rows(n_off, 0.5);
+    assert_eq!(n_grid, 20_000);
+    let s = tb.s_off.narrow(0, 0, n_grid);
+    let t = tb.t_off.narrow(0, 0, n_grid);
+    assert_eq!(s.lt_tensor(&t).all().int64_value(&[]), 1, "s < t");
+    assert_eq!(t.le(1.0).all().int64_value(&[]), 1, "t ≤ 1");
+    let share = |v: f64| {
+        s.eq(v)
+            .to_kind(Kind::Double)
+            .mean(Kind::Double)
+            .double_value(&[])
+    };
+    for (v, p) in [
+        (0.0, 7.0 / 12.0),
+        (0.25, 1.0 / 12.0),
+        (0.5, 0.25),
+        (0.75, 1.0 / 12.0),
+    ] {
+        assert!(
+            (share(v) - p).abs() < 0.01,
+            "P(s = {v}) = {} (want {p})",
+            share(v)
+        );
+    }
+    // t − s uniform on (0, 1 − s]: (t − s)/(1 − s) has mean 1/2.
+    let u: Tensor = (&t - &s) / (-&s + 1.0);
+    assert!((u.mean(Kind::Double).double_value(&[]) - 0.5).abs() < 0.01);
+    // The rest: uniform on the triangle, E[s] = 1/3.
+    let rest = tb.s_off.narrow(0, n_grid, n_off - n_grid);
+    assert!((rest.mean(Kind::Double).double_value(&[]) - 1.0 / 3.0).abs() < 0.01);
+    assert_eq!(objective::grid_rows(10, 1.0), 10);
+    assert_eq!(objective::grid_rows(10, 0.0), 0);
 }
 
 /// The OT coupling reaches the loop: on the checkerboard, pairing each data point with a nearby
