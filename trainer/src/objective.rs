@@ -160,8 +160,8 @@ pub fn sample_times(
     }
 }
 
-/// Off-diagonal rows that start on a sampler's grid: ⌊n_off·fraction⌋ (rounded, so a
-/// fraction of 1 takes every row).
+/// Off-diagonal rows that start on a sampler's grid: n_off·fraction, rounded to the nearest
+/// row (a fraction of 1 takes every row, 0 none).
 pub fn grid_rows(n_off: i64, fraction: f64) -> i64 {
     ((n_off as f64 * fraction).round() as i64).clamp(0, n_off)
 }
