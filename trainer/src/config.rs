@@ -88,9 +88,6 @@ pub struct TrainConfig {
     pub teacher: Option<PathBuf>,
 }
 
-/// The MLP default of [`TrainConfig::grid_start_fraction`].
-const GRID_START_DEFAULT: f64 = 0.5;
-
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
@@ -107,7 +104,7 @@ impl Default for TrainConfig {
             diag_fraction: 0.5,
             // Off-diagonal rows starting where the 1-, 2-, 4-step samplers step: 1-step JS
             // lower on 11 of 12 suite sets (docs/results.md §5, ablations).
-            grid_start_fraction: GRID_START_DEFAULT,
+            grid_start_fraction: 0.5,
             // Minibatch OT: 1- and 2-step JS lower on the 2-D suite at the default budget
             // (docs/results.md §5, ablations).
             coupling: Coupling::Ot,
