@@ -74,6 +74,49 @@ fn the_start_line_shows_how_openmp_threads_wait() {
     assert!(start_line(Some("PASSIVE")).contains("OMP_WAIT_POLICY=PASSIVE"));
 }
 
+/// libtorch's MKL picks its kernels by the CPU's instruction sets whatever the vendor
+/// (trainer/src/main.rs): the first line `MKL_VERBOSE=1` prints names the code path it chose.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn mkl_picks_kernels_by_instruction_set() {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let flags = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .unwrap_or("");
+    let has = |flag: &str| flags.split_whitespace().any(|f| f == flag);
+    let dir = tempdir("mkl");
+    let code_path = |vendor_check: &str| {
+        let o = bin()
+            .env("MKL_VERBOSE", "1")
+            .env("FLOWMAP_MKL_VENDOR_CHECK", vendor_check)
+            .args([&["train", "--out", s(&dir.join("run"))], TINY].concat())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let all = text(&o);
+        let banner = all
+            .lines()
+            .find(|l| l.starts_with("MKL_VERBOSE oneMKL"))
+            .unwrap_or_else(|| panic!("no MKL banner in:\n{all}"));
+        // "… for Intel(R) 64 architecture <code path>, Lnx <clock> …": keep the code path.
+        let path = banner.split(" architecture ").nth(1).unwrap_or(banner);
+        path.split(", Lnx").next().unwrap().to_string()
+    };
+    let chosen = code_path("0");
+    if has("avx512f") {
+        assert!(chosen.contains("AVX-512"), "{chosen}");
+    } else if has("avx2") {
+        assert!(chosen.contains("AVX2"), "{chosen}");
+    }
+    let own = code_path("1");
+    if cpuinfo.contains("GenuineIntel") {
+        assert_eq!(own, chosen);
+    } else {
+        assert_eq!(own, "Intel(R) Architecture processors");
+    }
+}
+
 #[test]
 fn a_time_budget_picks_a_step_count_that_repeats_the_run() {
     let dir = tempdir("minutes");
