@@ -9,7 +9,7 @@
 //! derivatives autograd knows, `backward()` differentiates through it (forward-over-reverse;
 //! the tanh-GELU's tangent is fused, [`crate::gelu_tangent`]).
 
-use crate::gelu_tangent::gelu_tanh_tangent;
+use crate::gelu_tangent::{gelu_tanh_and_tangent, gelu_tanh_tangent};
 use crate::loss_weight;
 use flowmap::schema::{Activation, Architecture, StateEmbedding, TimeEmbedding};
 use std::collections::BTreeMap;
@@ -285,8 +285,7 @@ impl Mlp {
             h = h.linear(w, Some(b));
             dh = dh.linear::<&Tensor>(w, None);
             if i < last {
-                dh = activation_tangent(self.activation, &h, &dh);
-                h = activate(self.activation, &h);
+                (h, dh) = activate_with_tangent(self.activation, &h, &dh);
             }
         }
         (h * self.sigma, dh * self.sigma)
@@ -363,6 +362,15 @@ pub fn activation_tangent(act: Activation, x: &Tensor, dx: &Tensor) -> Tensor {
     match act {
         Activation::GeluTanh => gelu_tanh_tangent(x, dx),
         _ => dx * activation_derivative(act, x),
+    }
+}
+
+/// ([`activate`], [`activation_tangent`]) at `x` along `dx`: the tanh-GELU computes both from
+/// one tanh per element ([`gelu_tanh_and_tangent`]).
+pub fn activate_with_tangent(act: Activation, x: &Tensor, dx: &Tensor) -> (Tensor, Tensor) {
+    match act {
+        Activation::GeluTanh => gelu_tanh_and_tangent(x, dx),
+        _ => (activate(act, x), activation_tangent(act, x, dx)),
     }
 }
 
