@@ -5,7 +5,7 @@
 #   generate one- and two-step samples through the C library (libflowmap.so + examples/c).
 # Everything lands in $OUT (default out/demo). Trains with the CLI's defaults (4000 LSD steps,
 # cosine schedule from lr 1.5e-2, Fourier features of the state, minibatch-OT pairing, grid-started
-# rows; about two minutes on an idle 2-core machine after the first build: 116 s in session 9);
+# rows; under two minutes on an idle 2-core machine after the first build: 103 s in session 10);
 # STEPS=12000 draws a sharper checkerboard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
