@@ -62,8 +62,12 @@ unsafe fn tile_of<K: MicroKernel, P: Weight, const MR: usize, const NP: usize>(
     macro_rules! step {
         ($p:expr, $wp:expr) => {{
             let (p, wp): (usize, [K::Row; NP]) = ($p, $wp);
+            debug_assert!(p < k);
             for r in 0..MR {
-                let a = rows[r][p];
+                // SAFETY: each row has `k` elements (sliced above) and `p < k` wherever this
+                // macro runs. (Checked indexing kept a compare and branch per row in the
+                // innermost loop of the 6-row AVX2 tile, which LLVM could not hoist.)
+                let a = unsafe { *rows[r].get_unchecked(p) };
                 for j in 0..NP {
                     // SAFETY: as above.
                     acc[r][j] = unsafe { K::mul_add(a, wp[j], acc[r][j]) };
@@ -183,9 +187,12 @@ pub(crate) unsafe fn forward<
         // Uninitialised: zeroing 64 KiB per call would cost more than it protects; only
         // the `NP · k` rows written below are ever read.
         let mut wide = [const { core::mem::MaybeUninit::<[f32; NR]>::uninit() }; WIDE_ROWS];
+        // Whole tiles per block, whatever MR (a block that is not a multiple of MR would
+        // leave its last rows to `chunks_exact` below, which drops them).
+        let block_rows = WIDE_BLOCK / MR * MR;
         for (sb, db) in s_full
-            .chunks(WIDE_BLOCK * k)
-            .zip(d_full.chunks_mut(WIDE_BLOCK * n))
+            .chunks(block_rows * k)
+            .zip(d_full.chunks_mut(block_rows * n))
         {
             let mut q = 0;
             while q + NP <= np {

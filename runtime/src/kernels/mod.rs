@@ -419,7 +419,7 @@ mod tests {
             (70, 9),
             (150, 7),
         ] {
-            for batch in [1usize, 2, 3, 4, 5, 9, 17] {
+            for batch in [1usize, 2, 3, 4, 5, 6, 9, 17] {
                 let (w, b, pk, bias, x) = layer(n, k, batch, 0.0);
                 for act in [None, Some(Activation::GeluTanh), Some(Activation::Relu)] {
                     let unfused = reference(&w, &b, n, k, &x, act, false);
