@@ -25,8 +25,8 @@
 //! pass ([`activation`]). Nothing allocates.
 //!
 //! Instruction sets (chosen at run time with `std` on x86-64, else the portable build):
-//! AVX-512F (8 × 32 tiles), AVX2 + FMA + F16C (6 × 16 tiles on f32 panels, 4 × 16 on 16-bit ones), portable (SSE2 on x86-64: 2 × 16
-//! tiles).
+//! AVX-512F (8 × 32 tiles), AVX2 + FMA + F16C (6 × 16 tiles on f32 panels, 4 × 16 on 16-bit
+//! ones), portable (SSE2 on x86-64: 2 × 16 tiles).
 //!
 //! Why not `matrixmultiply::sgemm`: it allocates its packing buffers on every call (so the
 //! hot path would allocate), and at batch 1 its per-call packing makes it several times
