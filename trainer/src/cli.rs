@@ -79,7 +79,10 @@ pub struct TrainArgs {
     /// A TOML file with any of the settings below (flags win over it).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Continue from <out>/checkpoint.safetensors with its settings (--steps may be raised).
+    /// Continue from <out>/checkpoint.safetensors with its settings. --steps may be raised;
+    /// --lr and --clip may be changed, e.g. a lower peak rate to continue a run that
+    /// diverged from its last checkpoint (the schedule keeps its shape, scaled). Other
+    /// settings are the checkpoint's.
     #[arg(long)]
     pub resume: bool,
     /// Built-in dataset name (see `datasets`) or a .npy/.csv/.safetensors file.
@@ -494,11 +497,22 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
                 info.step
             );
         }
-        // The run keeps its identity; only the length (and cosmetic intervals) may change.
+        // The run keeps its identity: only its length and its step size may change (a lower
+        // peak rate or clip is how a run that diverged continues from its last checkpoint).
         let mut resumed = info.config.clone();
         if let Some(s) = args.steps {
             resumed.steps = s;
         }
+        for (flag, given, kept) in [
+            ("--lr", args.lr, &mut resumed.lr),
+            ("--clip", args.clip, &mut resumed.clip),
+        ] {
+            if let Some(v) = given.filter(|v| *v != *kept) {
+                eprintln!("resuming with {flag} {v} (the run had {kept})");
+                *kept = v;
+            }
+        }
+        resumed.validate()?;
         info.config = resumed;
         let ds = data::load_raw(
             &info.config.data,

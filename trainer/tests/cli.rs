@@ -421,10 +421,89 @@ fn divergence_guard_stops_the_run_with_a_clear_error() {
         "{t}"
     );
     assert!(!d.join("model.safetensors").exists());
+    // No checkpoint yet: the advice is a lower peak rate (the default 0.015, halved).
+    assert!(t.contains("Try a lower --lr (e.g. 0.0075)"), "{t}");
     let mut args = vec!["train", "--out", s(&d), "--max-loss-growth=-1"];
     args.extend_from_slice(TINY);
     let t = text(&run(&args));
     assert!(t.contains("--max-loss-growth must be"), "{t}");
+}
+
+#[test]
+fn resume_may_lower_the_peak_learning_rate_and_the_clip() {
+    // How a run that diverged continues from its checkpoint: the same checkpoint resumed
+    // twice, once as it was and once at half the peak rate. The schedule keeps its shape, so
+    // every later step's rate is exactly half (halving a binary float is exact).
+    let d = tempdir("resume-lr");
+    let first = d.join("first");
+    let mut args = vec![
+        "train",
+        "--out",
+        s(&first),
+        "--lr",
+        "0.01",
+        "--log-every",
+        "1",
+    ];
+    args.extend_from_slice(TINY);
+    assert!(run(&args).status.success());
+    let lrs = |dir: &Path| -> Vec<(u64, f64)> {
+        std::fs::read_to_string(dir.join("log.jsonl"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| Some((v["step"].as_u64()?, v["lr"].as_f64()?)))
+            .filter(|&(step, _)| step > 20)
+            .collect()
+    };
+    let mut resumed = Vec::new();
+    for (name, extra) in [
+        ("same", &[][..]),
+        ("lower", &["--lr", "0.005", "--clip", "2"][..]),
+    ] {
+        let dir = d.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["checkpoint.safetensors", "config.toml"] {
+            std::fs::copy(first.join(f), dir.join(f)).unwrap();
+        }
+        let mut args = vec!["train", "--out", s(&dir), "--resume", "--steps", "30"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--quiet", "--eval-samples", "0"]);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        if name == "lower" {
+            let t = text(&o);
+            assert!(
+                t.contains("resuming with --lr 0.005 (the run had 0.01)"),
+                "{t}"
+            );
+            assert!(t.contains("resuming with --clip 2 (the run had 10)"), "{t}");
+        }
+        resumed.push(lrs(&dir));
+    }
+    let (same, lower) = (&resumed[0], &resumed[1]);
+    assert_eq!(same.len(), 10, "{same:?}");
+    assert_eq!(same.len(), lower.len());
+    for (&(s1, a), &(s2, b)) in same.iter().zip(lower) {
+        assert_eq!(s1, s2);
+        assert!(a > 0.0 && b == a / 2.0, "step {s1}: {b} is not half of {a}");
+    }
+    // The new rate is the run's from now on: a second resume keeps it.
+    let again = run(&[
+        "train",
+        "--out",
+        s(&d.join("lower")),
+        "--resume",
+        "--steps",
+        "31",
+        "--quiet",
+        "--eval-samples",
+        "0",
+    ]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(!text(&again).contains("resuming with"), "{}", text(&again));
+    let config = std::fs::read_to_string(d.join("lower").join("config.toml")).unwrap();
+    assert!(config.lines().any(|l| l == "lr = 0.005"), "{config}");
 }
 
 #[test]
