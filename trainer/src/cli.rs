@@ -80,8 +80,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Continue from <out>/checkpoint.safetensors with its settings. --steps may be raised;
-    /// --lr and --clip may be changed, e.g. a lower peak rate to continue a run that
-    /// diverged from its last checkpoint (the schedule keeps its shape, scaled). Other
+    /// --lr, --clip and --teacher-cap may be changed, e.g. to continue a run that diverged
+    /// from its last checkpoint (a new --lr scales the schedule, which keeps its shape). Other
     /// settings are the checkpoint's.
     #[arg(long)]
     pub resume: bool,
@@ -154,6 +154,12 @@ pub struct TrainArgs {
     /// Global gradient-norm clip.
     #[arg(long)]
     pub clip: Option<f64>,
+    /// LSD only: cap each row's teacher velocity b_t(X) at this many times the batch's median
+    /// norm, keeping its direction. Rare rows whose teacher is 5-30x the median set off the
+    /// one divergence studied (thin curves, 8000 steps); a cap of 5 removed it
+    /// (docs/training.md, "When a run diverges"). 0 = off, the paper's loss.
+    #[arg(long)]
+    pub teacher_cap: Option<f64>,
     /// Stop (keeping the last checkpoint) when the loss grows past this many times the first
     /// step's loss: catches a run that diverges without NaN. 0 = off.
     #[arg(long)]
@@ -342,6 +348,7 @@ impl TrainArgs {
             lr_final,
             loss_weight,
             clip,
+            teacher_cap,
             max_loss_growth,
             arch,
             unet_preset
@@ -497,8 +504,8 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
                 info.step
             );
         }
-        // The run keeps its identity: only its length and its step size may change (a lower
-        // peak rate or clip is how a run that diverged continues from its last checkpoint).
+        // The run keeps its identity: only its length and what keeps its steps stable may
+        // change (how a run that diverged continues from its last checkpoint).
         let mut resumed = info.config.clone();
         if let Some(s) = args.steps {
             resumed.steps = s;
@@ -506,6 +513,7 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
         for (flag, given, kept) in [
             ("--lr", args.lr, &mut resumed.lr),
             ("--clip", args.clip, &mut resumed.clip),
+            ("--teacher-cap", args.teacher_cap, &mut resumed.teacher_cap),
         ] {
             if let Some(v) = given.filter(|v| *v != *kept) {
                 eprintln!("resuming with {flag} {v} (the run had {kept})");

@@ -52,6 +52,9 @@ pub struct TrainConfig {
     pub loss_weight: LossWeight,
     /// Global-norm gradient clip.
     pub clip: f64,
+    /// LSD's teacher velocity, per row, capped at this many times the batch median of its
+    /// norm (direction kept); 0 = off, the paper's loss. See [`crate::objective::cap_rows`].
+    pub teacher_cap: f64,
     /// Stop when the loss exceeds this many times the loss of the run's first step (in this
     /// process): a run that diverges while staying finite. 0 turns the guard off.
     pub max_loss_growth: f64,
@@ -117,6 +120,7 @@ impl Default for TrainConfig {
             lr_final: 0.01,
             loss_weight: LossWeight::Constant,
             clip: 10.0,
+            teacher_cap: 0.0,
             max_loss_growth: 1000.0,
             arch: Arch::Mlp,
             unet_preset: Preset::Cpu,
@@ -247,6 +251,12 @@ impl TrainConfig {
         }
         if !(self.lr_final.is_finite() && (0.0..=1.0).contains(&self.lr_final)) {
             bail!("--lr-final must be in [0, 1], got {}", self.lr_final);
+        }
+        if !(self.teacher_cap.is_finite() && self.teacher_cap >= 0.0) {
+            bail!(
+                "--teacher-cap must be 0 (off) or positive, got {}",
+                self.teacher_cap
+            );
         }
         if !(self.clip.is_finite() && self.clip > 0.0) {
             bail!("--clip must be positive, got {}", self.clip);

@@ -196,6 +196,9 @@ pub struct LossConfig {
     pub diag_fraction: f64,
     /// The per-sample loss weight.
     pub loss_weight: LossWeight,
+    /// LSD: the teacher velocity's rows capped at this many times their median norm
+    /// ([`cap_rows`]); 0 = off.
+    pub teacher_cap: f64,
 }
 
 /// How each sample's error is weighted (paper.md §2.1).
@@ -248,6 +251,25 @@ fn weighted(err: &Tensor, w: Option<Tensor>) -> Tensor {
 }
 
 /// Per-sample squared error summed over dimensions, [B].
+/// Each row of `b` ([B, d]) whose norm exceeds `k` times the median row norm, scaled down to
+/// that norm (direction kept); the others unchanged. The scale is computed without gradient
+/// (a capped row still passes gradient through `b` itself, scaled).
+///
+/// Why: in the one LSD divergence studied (`arcs`, 8000 steps), single off-diagonal rows whose
+/// teacher velocity b_t(X) was 5–30× the batch's typical norm, at ordinary positions, made
+/// the residual spike and then run away within 20 steps; a lower gradient clip did not stop it,
+/// this cap (k = 5) did (docs/training.md, "When a run diverges").
+pub fn cap_rows(b: &Tensor, k: f64) -> Tensor {
+    let scale = tch::no_grad(|| {
+        let norm = b.square().sum_dim_intlist(1, true, Kind::Float).sqrt();
+        let cap = norm.median() * k;
+        // Only rows above the cap divide (their norm is then positive): zero rows stay zero.
+        let above = norm.gt_tensor(&cap);
+        (&cap / norm.where_self(&above, &norm.ones_like())).where_self(&above, &norm.ones_like())
+    });
+    b * scale
+}
+
 fn sq_err(a: &Tensor, b: &Tensor) -> Tensor {
     (a - b).square().sum_dim_intlist(1, false, Kind::Float)
 }
@@ -327,6 +349,11 @@ pub fn loss(
             let b = match (cfg.stopgrad, teacher) {
                 (StopGrad::None, Teacher::SelfDistill) => net.velocity(t, t, &x),
                 _ => teacher_velocity(t, &x.detach()),
+            };
+            let b = if cfg.teacher_cap > 0.0 {
+                cap_rows(&b, cfg.teacher_cap)
+            } else {
+                b
             };
             sq_err(&dxdt, &b)
         }

@@ -146,6 +146,7 @@ pub fn train_step(
         interpolant: cfg.interpolant,
         diag_fraction: cfg.diag_fraction,
         loss_weight: cfg.loss_weight,
+        teacher_cap: cfg.teacher_cap,
     };
     let teacher = match teacher {
         Some(t) => Teacher::Frozen(t),
@@ -240,14 +241,15 @@ fn kept_checkpoint(paths: &RunPaths, which: &str) -> String {
 }
 
 /// What to do after a run stopped on a non-finite gradient or a diverging loss: continue from
-/// the kept checkpoint at half the peak learning rate. (A lower --clip did not stop the one
-/// divergence studied, LSD on `arcs` at step 5 424 of 8 000; a lower rate did:
-/// docs/training.md, "When a run diverges".)
+/// the kept checkpoint with the teacher capped, or at half the peak learning rate. (A lower
+/// --clip did not stop the one divergence studied, LSD on `arcs` at step 5 424 of 8 000; both
+/// of these did, the cap to a better model: docs/training.md, "When a run diverges".)
 fn smaller_steps_advice(cfg: &TrainConfig, paths: &RunPaths) -> String {
     if paths.checkpoint().exists() {
         format!(
-            "To continue from there with smaller steps: --out {} --resume --lr {} (half the \
-             peak rate), or start again with a lower --lr",
+            "To continue from there: --out {} --resume --teacher-cap 5 (LSD; it stopped the \
+             divergence studied in docs/training.md), or --resume --lr {} (half the peak \
+             rate)",
             paths.dir.display(),
             cfg.lr / 2.0
         )

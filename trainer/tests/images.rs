@@ -51,6 +51,7 @@ fn every_method_trains_a_tiny_unet_on_8x8_images() {
             interpolant: Interpolant::Linear,
             diag_fraction: 0.75,
             loss_weight: LossWeight::Learned,
+            teacher_cap: 0.0,
         };
         for step in 0..3 {
             let x1 = data.narrow(0, step * 16, 16);

@@ -91,6 +91,30 @@ fn small(method: Method, steps: u64) -> TrainConfig {
 }
 
 #[test]
+fn teacher_cap_scales_only_the_rows_above_k_medians() {
+    // Row norms 3, 4, 5 (median 4) and 40: with k = 2 the cap is 8, so only the last row is
+    // scaled, to norm 8 in its own direction (0.6, 0.8); the others are untouched.
+    let b = Tensor::from_slice(&[3.0f32, 0.0, 0.0, 4.0, 3.0, 4.0, 24.0, 32.0]).reshape([4, 2]);
+    let capped = objective::cap_rows(&b, 2.0);
+    let got: Vec<f32> = capped.reshape([-1]).try_into().unwrap();
+    assert_eq!(got, vec![3.0, 0.0, 0.0, 4.0, 3.0, 4.0, 4.8, 6.4]);
+    // k large enough: nothing changes, bit for bit.
+    let same: Vec<f32> = objective::cap_rows(&b, 10.0)
+        .reshape([-1])
+        .try_into()
+        .unwrap();
+    let orig: Vec<f32> = b.reshape([-1]).try_into().unwrap();
+    assert_eq!(same, orig);
+    // A zero row stays zero (no division by zero).
+    let z = Tensor::zeros([3, 2], (Kind::Float, Device::Cpu));
+    let zc: Vec<f32> = objective::cap_rows(&z, 5.0)
+        .reshape([-1])
+        .try_into()
+        .unwrap();
+    assert_eq!(zc, vec![0.0; 6]);
+}
+
+#[test]
 fn time_sampling_follows_the_paper() {
     let _guard = rng_lock();
     tch::manual_seed(0);
