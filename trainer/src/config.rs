@@ -258,6 +258,12 @@ impl TrainConfig {
                 self.teacher_cap
             );
         }
+        if self.teacher_cap > 0.0 && self.method != Method::Lsd {
+            bail!(
+                "--teacher-cap applies to LSD's teacher velocity only, not --method {}",
+                self.method.name()
+            );
+        }
         if !(self.clip.is_finite() && self.clip > 0.0) {
             bail!("--clip must be positive, got {}", self.clip);
         }

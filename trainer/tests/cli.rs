@@ -427,6 +427,27 @@ fn divergence_guard_stops_the_run_with_a_clear_error() {
     args.extend_from_slice(TINY);
     let t = text(&run(&args));
     assert!(t.contains("--max-loss-growth must be"), "{t}");
+    // The teacher cap: LSD only, and not negative.
+    for (flags, want) in [
+        (
+            &["--teacher-cap", "5", "--method", "esd"][..],
+            "LSD's teacher velocity only",
+        ),
+        (
+            &["--teacher-cap=-1"][..],
+            "--teacher-cap must be 0 (off) or positive",
+        ),
+    ] {
+        let mut args = vec!["train", "--out", s(&d)];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(TINY);
+        let o = run(&args);
+        assert!(
+            !o.status.success() && text(&o).contains(want),
+            "{}",
+            text(&o)
+        );
+    }
 }
 
 #[test]
