@@ -250,26 +250,26 @@ fn weighted(err: &Tensor, w: Option<Tensor>) -> Tensor {
     }
 }
 
-/// Per-sample squared error summed over dimensions, [B].
 /// Each row of `b` ([B, d]) whose norm exceeds `k` times the median row norm, scaled down to
 /// that norm (direction kept); the others unchanged. The scale is computed without gradient
 /// (a capped row still passes gradient through `b` itself, scaled).
 ///
 /// Why: in the one LSD divergence studied (`arcs`, 8000 steps), single off-diagonal rows whose
-/// teacher velocity b_t(X) was 5–30× the batch's typical norm, at ordinary positions, made
+/// teacher velocity b_t(X) was 4–31× the batch's typical norm, at ordinary positions, made
 /// the residual spike and then run away within 20 steps; a lower gradient clip did not stop it,
 /// this cap (k = 5) did (docs/training.md, "When a run diverges").
 pub fn cap_rows(b: &Tensor, k: f64) -> Tensor {
     let scale = tch::no_grad(|| {
         let norm = b.square().sum_dim_intlist(1, true, Kind::Float).sqrt();
         let cap = norm.median() * k;
-        // Only rows above the cap divide (their norm is then positive): zero rows stay zero.
-        let above = norm.gt_tensor(&cap);
-        (&cap / norm.where_self(&above, &norm.ones_like())).where_self(&above, &norm.ones_like())
+        // Rows at or under the cap (zero rows among them) keep scale 1; their quotient,
+        // possibly 0/0, is discarded.
+        (&cap / &norm).where_self(&norm.gt_tensor(&cap), &norm.ones_like())
     });
     b * scale
 }
 
+/// Per-sample squared error summed over dimensions, [B].
 fn sq_err(a: &Tensor, b: &Tensor) -> Tensor {
     (a - b).square().sum_dim_intlist(1, false, Kind::Float)
 }

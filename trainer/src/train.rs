@@ -8,7 +8,7 @@ use crate::config::TrainConfig;
 use crate::coupling;
 use crate::data::TrainingData;
 use crate::net::Mlp;
-use crate::objective::{self, LossConfig, Teacher};
+use crate::objective::{self, LossConfig, Method, Teacher};
 use crate::probe::{probe_size, QualityProbe};
 use anyhow::{bail, Context};
 use std::io::Write;
@@ -241,16 +241,24 @@ fn kept_checkpoint(paths: &RunPaths, which: &str) -> String {
 }
 
 /// What to do after a run stopped on a non-finite gradient or a diverging loss: continue from
-/// the kept checkpoint with the teacher capped, or at half the peak learning rate. (A lower
-/// --clip did not stop the one divergence studied, LSD on `arcs` at step 5 424 of 8 000; both
-/// of these did, the cap to a better model: docs/training.md, "When a run diverges".)
-fn smaller_steps_advice(cfg: &TrainConfig, paths: &RunPaths) -> String {
+/// the kept checkpoint with the teacher capped (LSD runs without a cap), or at half the peak
+/// learning rate. (A lower --clip did not stop the one divergence studied, LSD on `arcs` at
+/// step 5 424 of 8 000; both of these did, the cap to a better model: docs/training.md, "When
+/// a run diverges".)
+fn continue_advice(cfg: &TrainConfig, paths: &RunPaths) -> String {
     if paths.checkpoint().exists() {
+        let out = paths.dir.display();
+        // --teacher-cap is refused for other methods, so it is only offered to LSD.
+        let cap = if cfg.method == Method::Lsd && cfg.teacher_cap == 0.0 {
+            format!(
+                "--out {out} --resume --teacher-cap 5 (it stopped the divergence studied in \
+                 docs/training.md), or "
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "To continue from there: --out {} --resume --teacher-cap 5 (LSD; it stopped the \
-             divergence studied in docs/training.md), or --resume --lr {} (half the peak \
-             rate)",
-            paths.dir.display(),
+            "To continue from there: {cap}--out {out} --resume --lr {} (half the peak rate)",
             cfg.lr / 2.0
         )
     } else {
@@ -347,7 +355,7 @@ pub fn run(
                 let kept = kept_checkpoint(paths, "last good");
                 bail!(
                     "training stopped: {e}; {kept}. {}",
-                    smaller_steps_advice(&cfg, paths)
+                    continue_advice(&cfg, paths)
                 );
             }
         };
@@ -392,7 +400,7 @@ pub fn run(
                 stats.loss,
                 cfg.max_loss_growth,
                 reference,
-                smaller_steps_advice(&cfg, paths)
+                continue_advice(&cfg, paths)
             );
         }
         let probed = probe
