@@ -174,8 +174,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// take the value that reproduces what that run did, not today's default: a run from before
 /// learning-rate schedules existed resumes on the paper's inv-sqrt schedule, and one from before
 /// the loss-weight choice on the learned weight (what U-Nets used then; MLPs have no head); one
-/// from before state embeddings on the raw state, and one from before couplings on the
-/// independent one.
+/// from before state embeddings on the raw state, one from before couplings on the
+/// independent one, and one from before divergence recovery stops when it diverges.
 fn run_info_from_json(text: &str) -> anyhow::Result<RunInfo> {
     let mut value: serde_json::Value = serde_json::from_str(text)?;
     if let Some(config) = value.get_mut("config").and_then(|c| c.as_object_mut()) {
@@ -191,6 +191,9 @@ fn run_info_from_json(text: &str) -> anyhow::Result<RunInfo> {
         config
             .entry("coupling")
             .or_insert_with(|| serde_json::json!("independent"));
+        config
+            .entry("on_divergence")
+            .or_insert_with(|| serde_json::json!("stop"));
     }
     Ok(serde_json::from_value(value)?)
 }
@@ -378,6 +381,7 @@ pub fn split_layers(flat: Vec<Tensor>) -> (Vec<Tensor>, Vec<Tensor>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::OnDivergence;
     use crate::objective::LossWeight;
     use crate::optim::LrSchedule;
 
@@ -401,9 +405,15 @@ mod tests {
             old["config"].as_object_mut().unwrap().remove(key);
         }
         old["config"].as_object_mut().unwrap().remove("loss_weight");
+        old["config"]
+            .as_object_mut()
+            .unwrap()
+            .remove("on_divergence");
         let info = run_info_from_json(&old.to_string()).unwrap();
         assert_eq!(info.config.lr_schedule, LrSchedule::InvSqrt);
         assert_eq!(info.config.loss_weight, LossWeight::Learned);
+        // ... and stops when it diverges, as runs did before recovery existed.
+        assert_eq!(info.config.on_divergence, OnDivergence::Stop);
         // A checkpoint that names its schedule keeps it.
         let cosine = info_json(TrainConfig {
             lr_schedule: LrSchedule::Cosine,
@@ -412,5 +422,6 @@ mod tests {
         let info = run_info_from_json(&cosine.to_string()).unwrap();
         assert_eq!(info.config.lr_schedule, LrSchedule::Cosine);
         assert_eq!(info.config.loss_weight, LossWeight::Constant);
+        assert_eq!(info.config.on_divergence, OnDivergence::Cap);
     }
 }

@@ -1,7 +1,7 @@
 //! The command line: argument definitions and one handler per subcommand.
 
 use crate::checkpoint::{self, RunInfo, TrainState};
-use crate::config::{parse_hidden, TrainConfig, WeightsChoice};
+use crate::config::{parse_hidden, OnDivergence, TrainConfig, WeightsChoice};
 use crate::coupling::Coupling;
 use crate::export;
 use crate::network::{Arch, Network};
@@ -165,6 +165,11 @@ pub struct TrainArgs {
     /// step's loss: catches a run that diverges without NaN. 0 = off.
     #[arg(long)]
     pub max_loss_growth: Option<f64>,
+    /// What an LSD run without a teacher cap does when it diverges (or its loss turns NaN):
+    /// cap = continue once from its last checkpoint with --teacher-cap 5, which cured the
+    /// divergence studied (docs/training.md); stop = stop with an error. Other runs stop.
+    #[arg(long, value_parser = parse_on_divergence)]
+    pub on_divergence: Option<OnDivergence>,
     /// Network: mlp (default; vectors and 2-D points) or unet (images [C, H, W]).
     #[arg(long, value_parser = parse_arch)]
     pub arch: Option<Arch>,
@@ -280,6 +285,14 @@ fn parse_coupling(s: &str) -> Result<Coupling, String> {
     }
 }
 
+fn parse_on_divergence(s: &str) -> Result<OnDivergence, String> {
+    match s {
+        "cap" => Ok(OnDivergence::Cap),
+        "stop" => Ok(OnDivergence::Stop),
+        _ => Err(format!("unknown --on-divergence '{s}': use cap or stop")),
+    }
+}
+
 fn parse_loss_weight(s: &str) -> Result<LossWeight, String> {
     match s {
         "learned" => Ok(LossWeight::Learned),
@@ -351,6 +364,7 @@ impl TrainArgs {
             clip,
             teacher_cap,
             max_loss_growth,
+            on_divergence,
             arch,
             unet_preset
         );
@@ -521,6 +535,14 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
                 *kept = v;
             }
         }
+        if let Some(v) = args.on_divergence.filter(|v| *v != resumed.on_divergence) {
+            eprintln!(
+                "resuming with --on-divergence {} (the run had {})",
+                v.name(),
+                resumed.on_divergence.name()
+            );
+            resumed.on_divergence = v;
+        }
         resumed.validate()?;
         info.config = resumed;
         let ds = data::load_raw(
@@ -675,6 +697,7 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
         faults: train::Faults {
             nan_at: args.inject_nan_at,
             abort_after: args.abort_after,
+            ..Default::default()
         },
     };
     let started = std::time::Instant::now();

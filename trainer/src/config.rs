@@ -58,6 +58,9 @@ pub struct TrainConfig {
     /// Stop when the loss exceeds this many times the loss of the run's first step (in this
     /// process): a run that diverges while staying finite. 0 turns the guard off.
     pub max_loss_growth: f64,
+    /// What a diverged LSD run without a teacher cap does: continue once from its last
+    /// checkpoint with the teacher capped, or stop (every other run stops).
+    pub on_divergence: OnDivergence,
     /// Network family: `mlp` (default) or `unet` (images).
     pub arch: Arch,
     /// U-Net settings by name (`--arch unet`): tiny, cpu (default) or gpu.
@@ -122,6 +125,10 @@ impl Default for TrainConfig {
             clip: 10.0,
             teacher_cap: 0.0,
             max_loss_growth: 1000.0,
+            // Continue a diverged LSD run with the teacher capped: the one divergence studied
+            // then finished with the best map of its set (docs/training.md, "When a run
+            // diverges"); runs that do not diverge are unchanged.
+            on_divergence: OnDivergence::Cap,
             arch: Arch::Mlp,
             unet_preset: Preset::Cpu,
             hidden: vec![256, 256, 256],
@@ -310,6 +317,32 @@ impl TrainConfig {
         Ok(())
     }
 }
+
+/// What a run does when its loss diverges or turns non-finite ([`crate::train::run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnDivergence {
+    /// Stop with an error that says how to continue.
+    Stop,
+    /// LSD without a teacher cap: reload the last checkpoint, cap the teacher at
+    /// [`RECOVERY_TEACHER_CAP`] and go on, once; otherwise stop.
+    #[default]
+    Cap,
+}
+
+impl OnDivergence {
+    /// `stop` or `cap`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnDivergence::Stop => "stop",
+            OnDivergence::Cap => "cap",
+        }
+    }
+}
+
+/// The teacher cap a diverged LSD run continues with (`on_divergence = "cap"`): the cap that
+/// cured the divergence studied, where 10 let the spike through (docs/training.md).
+pub const RECOVERY_TEACHER_CAP: f64 = 5.0;
 
 /// Which weights to export. Serialised as its name (`raw`, `ema0.999`, `ema0.9999`), so
 /// configs and checkpoints written while this was a string read unchanged.

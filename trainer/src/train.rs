@@ -4,7 +4,7 @@
 //! NaN/Inf and on Ctrl-C.
 
 use crate::checkpoint::{self, RunInfo, TrainState};
-use crate::config::TrainConfig;
+use crate::config::{OnDivergence, TrainConfig, RECOVERY_TEACHER_CAP};
 use crate::coupling;
 use crate::data::TrainingData;
 use crate::net::Mlp;
@@ -88,6 +88,9 @@ pub struct Faults {
     pub nan_at: Option<u64>,
     /// Stop (as if killed: no final checkpoint) after this step.
     pub abort_after: Option<u64>,
+    /// Make the loss NaN at this step while the run has no teacher cap (a divergence the
+    /// cap cures, as in the one studied).
+    pub nan_until_capped: Option<u64>,
 }
 
 /// A seed for step `step` of a run seeded with `seed` (SplitMix64 finaliser): every batch's
@@ -194,7 +197,9 @@ fn run_step(
     opts: &RunOptions,
 ) -> anyhow::Result<StepStats> {
     #[cfg(feature = "fault-injection")]
-    if opts.faults.nan_at == Some(state.step + 1) {
+    if opts.faults.nan_at == Some(state.step + 1)
+        || (opts.faults.nan_until_capped == Some(state.step + 1) && cfg.teacher_cap == 0.0)
+    {
         bail!("non-finite loss (NaN) at step {}", state.step + 1);
     }
     let _ = opts;
@@ -238,6 +243,52 @@ fn kept_checkpoint(paths: &RunPaths, which: &str) -> String {
     } else {
         "no checkpoint had been written yet".to_string()
     }
+}
+
+/// After a divergence (`why`): an LSD run without a teacher cap whose `on_divergence` is `cap`
+/// reloads its last checkpoint into `state`, caps the teacher at [`RECOVERY_TEACHER_CAP`] from
+/// then on, drops the log lines after the checkpoint and says so; returns whether the run goes
+/// on. At most once per run, since the run then has a cap. The run stays a pure function of
+/// its settings: the same divergence at the same step, the same continuation.
+fn recover(
+    state: &mut TrainState,
+    cfg: &mut TrainConfig,
+    info: &mut RunInfo,
+    paths: &RunPaths,
+    device: tch::Device,
+    why: &str,
+    say: impl Fn(String),
+) -> anyhow::Result<bool> {
+    if cfg.on_divergence != OnDivergence::Cap
+        || cfg.method != Method::Lsd
+        || cfg.teacher_cap > 0.0
+        || !paths.checkpoint().exists()
+    {
+        return Ok(false);
+    }
+    let (restored, _) = checkpoint::load(&paths.checkpoint(), device)?;
+    say(format!(
+        "{why}: continuing from the step-{} checkpoint with --teacher-cap {RECOVERY_TEACHER_CAP} \
+         (--on-divergence cap; docs/training.md, \"When a run diverges\")",
+        restored.step
+    ));
+    *state = restored;
+    cfg.teacher_cap = RECOVERY_TEACHER_CAP;
+    info.config.teacher_cap = RECOVERY_TEACHER_CAP;
+    trim_log(&paths.log(), state.step)?;
+    Ok(true)
+}
+
+/// " It had already continued once from the step-N checkpoint with the teacher capped." when
+/// it had, else nothing.
+fn already_continued(from: Option<u64>) -> String {
+    from.map(|step| {
+        format!(
+            " It had already continued once from the step-{step} checkpoint with \
+             --teacher-cap {RECOVERY_TEACHER_CAP}."
+        )
+    })
+    .unwrap_or_default()
 }
 
 /// What to do after a run stopped on a non-finite gradient or a diverging loss: continue from
@@ -329,9 +380,18 @@ pub fn run(
             data.normalized.device(),
         )
     });
+    let device = data.normalized.device();
+    // A line for the user above the progress bar (or on stderr without one).
+    let say = |line: String| match &bar {
+        Some(b) => b.println(line),
+        None => eprintln!("{line}"),
+    };
     let started = Instant::now();
     let first_step = state.step;
     let mut first_loss: Option<f64> = None;
+    // The checkpoint step an automatic recovery continued from (`recover`), for the error
+    // of a run that diverges again.
+    let mut continued_from: Option<u64> = None;
     let mut last_probe = None;
     let mut after_first: Option<Instant> = None;
     let save = |state: &TrainState, info: &mut RunInfo| -> anyhow::Result<()> {
@@ -349,12 +409,19 @@ pub fn run(
         let stats = match run_step(state, &cfg, data, teacher, opts) {
             Ok(s) => s,
             Err(e) => {
+                // The error names the step.
+                let why = e.to_string();
+                if recover(state, &mut cfg, info, paths, device, &why, say)? {
+                    continued_from = Some(state.step);
+                    continue;
+                }
                 if let Some(b) = &bar {
                     b.abandon();
                 }
                 let kept = kept_checkpoint(paths, "last good");
                 bail!(
-                    "training stopped: {e}; {kept}. {}",
+                    "training stopped: {e}; {kept}.{} {}",
+                    already_continued(continued_from),
                     continue_advice(&cfg, paths)
                 );
             }
@@ -382,13 +449,18 @@ pub fn run(
                  this run exactly)",
                 budget.as_secs_f64() / 60.0
             );
-            match &bar {
-                Some(b) => b.println(line),
-                None => eprintln!("{line}"),
-            }
+            say(line);
         }
         let reference = *first_loss.get_or_insert(stats.loss);
         if diverged(stats.loss, reference, cfg.max_loss_growth) {
+            let why = format!(
+                "step {step}: the loss {:.4e} is more than {}x the first step's",
+                stats.loss, cfg.max_loss_growth
+            );
+            if recover(state, &mut cfg, info, paths, device, &why, say)? {
+                continued_from = Some(state.step);
+                continue;
+            }
             if let Some(b) = &bar {
                 b.abandon();
             }
@@ -396,10 +468,11 @@ pub fn run(
             let kept = kept_checkpoint(paths, "last");
             bail!(
                 "training diverged: loss {:.4e} at step {step} is more than {}x the first \
-                 step's {:.4e} (--max-loss-growth); {kept}. {}",
+                 step's {:.4e} (--max-loss-growth); {kept}.{} {}",
                 stats.loss,
                 cfg.max_loss_growth,
                 reference,
+                already_continued(continued_from),
                 continue_advice(&cfg, paths)
             );
         }

@@ -437,6 +437,7 @@ fn divergence_guard_stops_the_run_with_a_clear_error() {
             &["--teacher-cap=-1"][..],
             "--teacher-cap must be 0 (off) or positive",
         ),
+        (&["--on-divergence", "retry"][..], "use cap or stop"),
     ] {
         let mut args = vec!["train", "--out", s(&d)];
         args.extend_from_slice(flags);

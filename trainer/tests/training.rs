@@ -5,6 +5,8 @@ use flowmap_eval::datasets::{GAUSSIAN_COV, GAUSSIAN_MEAN};
 use flowmap_eval::metrics::energy_distance;
 use flowmap_train::checkpoint::{self, RunInfo, TrainState};
 use flowmap_train::config::TrainConfig;
+#[cfg(feature = "fault-injection")]
+use flowmap_train::config::{OnDivergence, RECOVERY_TEACHER_CAP};
 use flowmap_train::export::WeightsChoice;
 use flowmap_train::net::Mlp;
 use flowmap_train::network::Network;
@@ -437,24 +439,27 @@ fn resume_continues_exactly_with(cfg: &TrainConfig, name: &str) -> TrainState {
     full
 }
 
-/// A NaN stops training with a clear error and leaves the last good checkpoint loadable.
+/// A tiny run with injected faults: its outcome, final state and info, and its paths.
 #[cfg(feature = "fault-injection")]
-#[test]
-fn nan_stops_and_keeps_the_last_checkpoint() {
-    let _guard = rng_lock();
+fn faulty_run(
+    cfg: &TrainConfig,
+    dir: &std::path::Path,
+    faults: train::Faults,
+) -> (anyhow::Result<Outcome>, TrainState, RunInfo, RunPaths) {
     tch::set_num_threads(1);
-    let cfg = TrainConfig {
-        hidden: vec![16],
-        batch: 32,
-        data_points: 1000,
-        checkpoint_every: 5,
-        ..small(Method::Lsd, 20)
-    };
-    let dir = tempdir("nan");
     let ds = data::load_raw(&cfg.data, None, cfg.data_points, cfg.seed).unwrap();
     let data = data::prepare(ds, None, Device::Cpu).unwrap();
     tch::manual_seed(1);
-    let mut state = TrainState::new(Mlp::new(2, &cfg.hidden, 1.0, cfg.activation, Device::Cpu));
+    // As its checkpoint will rebuild it (a recovery reloads one).
+    let net = Mlp::with_state_embedding(
+        2,
+        &cfg.hidden,
+        1.0,
+        cfg.activation,
+        &cfg.state_frequencies,
+        Device::Cpu,
+    );
+    let mut state = TrainState::new(net);
     let mut info = RunInfo {
         step: 0,
         config: cfg.clone(),
@@ -464,25 +469,158 @@ fn nan_stops_and_keeps_the_last_checkpoint() {
         sigma: 1.0,
         trainer: "test".into(),
     };
-    let paths = RunPaths::prepare(&dir).unwrap();
+    let paths = RunPaths::prepare(dir).unwrap();
     let opts = RunOptions {
-        faults: train::Faults {
-            nan_at: Some(8),
-            ..Default::default()
-        },
+        faults,
         ..Default::default()
     };
-    let err = train::run(&mut state, &mut info, &data, None, &paths, &opts)
-        .unwrap_err()
-        .to_string();
+    let out = train::run(&mut state, &mut info, &data, None, &paths, &opts);
+    (out, state, info, paths)
+}
+
+/// The tiny run of the fault tests: checkpoints every 5 steps.
+#[cfg(feature = "fault-injection")]
+fn tiny_faulty(method: Method, steps: u64) -> TrainConfig {
+    TrainConfig {
+        hidden: vec![16],
+        batch: 32,
+        data_points: 1000,
+        checkpoint_every: 5,
+        log_every: 1,
+        ..small(method, steps)
+    }
+}
+
+/// A NaN stops training with a clear error and leaves the last good checkpoint loadable.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn nan_stops_and_keeps_the_last_checkpoint() {
+    let _guard = rng_lock();
+    let cfg = TrainConfig {
+        on_divergence: OnDivergence::Stop,
+        ..tiny_faulty(Method::Lsd, 20)
+    };
+    let dir = tempdir("nan");
+    let faults = train::Faults {
+        nan_at: Some(8),
+        ..Default::default()
+    };
+    let (out, state, _, paths) = faulty_run(&cfg, &dir, faults);
+    let err = out.unwrap_err().to_string();
     assert!(
         err.contains("non-finite loss") && err.contains("step 8"),
         "{err}"
     );
     assert!(err.contains("last good checkpoint"), "{err}");
+    assert!(!err.contains("already continued"), "{err}");
     let (restored, _) = checkpoint::load(&paths.checkpoint(), Device::Cpu).unwrap();
     assert_eq!(restored.step, 5);
     assert_eq!(state.step, 7, "the failed step changed nothing");
+}
+
+/// `on_divergence = "cap"` (the default): a diverged LSD run goes on from its last checkpoint
+/// with the teacher capped, exactly as if it had been resumed from there with
+/// `--teacher-cap 5`, and its log reads like one run's.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_diverged_lsd_run_continues_from_its_checkpoint_with_the_teacher_capped() {
+    let _guard = rng_lock();
+    let cfg = tiny_faulty(Method::Lsd, 20);
+    assert_eq!(cfg.on_divergence, OnDivergence::Cap, "the default");
+    let dir = tempdir("recover");
+    let faults = train::Faults {
+        nan_until_capped: Some(8),
+        ..Default::default()
+    };
+    let (out, state, info, paths) = faulty_run(&cfg, &dir, faults);
+    assert!(matches!(out, Ok(Outcome::Finished)), "{:?}", out.err());
+    assert_eq!(state.step, 20);
+    assert_eq!(info.config.teacher_cap, RECOVERY_TEACHER_CAP);
+    let (_, saved) = checkpoint::load(&paths.checkpoint(), Device::Cpu).unwrap();
+    assert_eq!(
+        saved.config.teacher_cap, RECOVERY_TEACHER_CAP,
+        "a resume keeps the cap"
+    );
+    let steps: Vec<u64> = std::fs::read_to_string(paths.log())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, (1..=20).collect::<Vec<_>>(), "steps 6-7 logged once");
+
+    // The same run stopped at step 5 and continued by hand with the cap: the same bits.
+    let by_hand = tempdir("recover-by-hand");
+    let first = TrainConfig {
+        steps: 5,
+        ..cfg.clone()
+    };
+    let (out, mut hand, mut hand_info, hand_paths) =
+        faulty_run(&first, &by_hand, train::Faults::default());
+    assert!(out.is_ok());
+    hand_info.config.steps = 20;
+    hand_info.config.teacher_cap = RECOVERY_TEACHER_CAP;
+    let ds = data::load_raw(&cfg.data, None, cfg.data_points, cfg.seed).unwrap();
+    let data = data::prepare(ds, None, Device::Cpu).unwrap();
+    let out = train::run(
+        &mut hand,
+        &mut hand_info,
+        &data,
+        None,
+        &hand_paths,
+        &RunOptions::default(),
+    );
+    assert!(out.is_ok());
+    for ((name, a), (_, b)) in state
+        .net
+        .named_parameters()
+        .iter()
+        .zip(hand.net.named_parameters().iter())
+    {
+        assert!(a.equal(b), "{name} differs from the run continued by hand");
+    }
+}
+
+/// Recovery happens once, for LSD only, and never with `on_divergence = "stop"`.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_run_that_diverges_again_or_cannot_be_capped_stops() {
+    let _guard = rng_lock();
+    // Diverges again at the same step with the cap on: one recovery, then the error says so.
+    let dir = tempdir("recover-twice");
+    let faults = train::Faults {
+        nan_at: Some(8),
+        ..Default::default()
+    };
+    let (out, state, info, _) = faulty_run(&tiny_faulty(Method::Lsd, 20), &dir, faults);
+    let err = out.unwrap_err().to_string();
+    assert!(
+        err.contains("already continued once from the step-5 checkpoint with --teacher-cap 5"),
+        "{err}"
+    );
+    assert_eq!(state.step, 7);
+    assert_eq!(info.config.teacher_cap, RECOVERY_TEACHER_CAP);
+    // With the cap on, the advice left is a lower peak rate.
+    assert!(
+        err.contains("--resume --lr") && !err.contains("--resume --teacher-cap"),
+        "{err}"
+    );
+    // Other methods have no teacher to cap: they stop at the first divergence.
+    let dir = tempdir("recover-esd");
+    let faults = train::Faults {
+        nan_until_capped: Some(8),
+        ..Default::default()
+    };
+    let (out, state, _, _) = faulty_run(&tiny_faulty(Method::Esd, 20), &dir, faults);
+    let err = out.unwrap_err().to_string();
+    assert!(
+        err.contains("step 8") && !err.contains("already continued"),
+        "{err}"
+    );
+    assert_eq!(state.step, 7);
 }
 
 /// The runtime's map equals libtorch's forward on the same weights (f32 exports within 1e-5
