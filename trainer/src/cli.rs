@@ -231,6 +231,11 @@ pub struct TrainArgs {
     #[cfg(feature = "fault-injection")]
     #[arg(long, hide = true)]
     pub abort_after: Option<u64>,
+    /// Testing aid (feature `fault-injection`): make the loss NaN at this step while the run
+    /// has no teacher cap.
+    #[cfg(feature = "fault-injection")]
+    #[arg(long, hide = true)]
+    pub inject_nan_until_capped: Option<u64>,
 }
 
 /// Hidden-layer widths as one command-line value (clap would otherwise read a Vec as a list
@@ -697,11 +702,12 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
         faults: train::Faults {
             nan_at: args.inject_nan_at,
             abort_after: args.abort_after,
-            ..Default::default()
+            nan_until_capped: args.inject_nan_until_capped,
         },
     };
     let started = std::time::Instant::now();
     let first = state.step;
+    let cap_before = info.config.teacher_cap;
     let outcome = train::run(
         &mut state,
         &mut info,
@@ -721,6 +727,14 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
         secs,
         (state.step - first) as f64 / secs.max(1e-9)
     );
+    if info.config.teacher_cap != cap_before {
+        // Said again at the end: the line at the divergence may have scrolled away.
+        eprintln!(
+            "note: the run diverged and went on from its last checkpoint with --teacher-cap {} \
+             (--on-divergence cap); its checkpoints keep the cap",
+            info.config.teacher_cap
+        );
+    }
     // A simulated crash (fault tests) exits like one: no export, status 3.
     #[cfg(feature = "fault-injection")]
     if opts.faults.abort_after.is_some()

@@ -8,7 +8,9 @@
 //! - a checkpoint with a flipped byte, or cut short, is refused on `--resume` with a clear
 //!   message, and left as it was;
 //! - an injected NaN stops the run, keeps the last good checkpoint (identical to a clean
-//!   run's at that step), and `--resume` from it finishes identically.
+//!   run's at that step), and `--resume` from it finishes identically;
+//! - a divergence that the teacher cap cures (`--inject-nan-until-capped`) goes on from the
+//!   last checkpoint with the cap (`--on-divergence cap`, the default), or stops with `stop`.
 //!
 //! (An unwritable output directory is tested in cli.rs; the in-process NaN test is in
 //! training.rs.)
@@ -346,6 +348,37 @@ fn corrupted_checkpoint_is_refused_on_resume() {
     let o = run(&resume_args(&dir, 20));
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(checkpoint_ok(&ckpt), 20);
+}
+
+#[test]
+fn a_diverged_run_goes_on_from_its_checkpoint_with_the_teacher_capped() {
+    let dir = tempdir("recover");
+    let mut args = train_args(&dir, 30, 5);
+    args.extend(["--inject-nan-until-capped".into(), "13".into()]);
+    let o = run(&args);
+    let msg = text(&o);
+    assert!(o.status.success(), "{msg}");
+    assert!(
+        msg.contains(
+            "non-finite loss (NaN) at step 13: continuing from the step-10 checkpoint \
+             with --teacher-cap 5"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("note: the run diverged"), "{msg}");
+    let (_, info) =
+        flowmap_train::checkpoint::load(&dir.join("checkpoint.safetensors"), tch::Device::Cpu)
+            .unwrap();
+    assert_eq!((info.step, info.config.teacher_cap), (30, 5.0));
+    assert!(dir.join("model.safetensors").exists());
+    // Asked to stop instead, it stops at the divergence and exports nothing.
+    let dir = tempdir("recover-stop");
+    let mut args = train_args(&dir, 30, 5);
+    args.extend(["--inject-nan-until-capped", "13", "--on-divergence", "stop"].map(String::from));
+    let o = run(&args);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("continuing from"), "{}", text(&o));
+    assert!(!dir.join("model.safetensors").exists());
 }
 
 #[test]
