@@ -302,8 +302,8 @@ fn continue_advice(cfg: &TrainConfig, paths: &RunPaths) -> String {
         // --teacher-cap is refused for other methods, so it is only offered to LSD.
         let cap = if cfg.method == Method::Lsd && cfg.teacher_cap == 0.0 {
             format!(
-                "--out {out} --resume --teacher-cap 5 (it stopped the divergence studied in \
-                 docs/training.md), or "
+                "--out {out} --resume --teacher-cap {RECOVERY_TEACHER_CAP} (it stopped the \
+                 divergence studied in docs/training.md), or "
             )
         } else {
             String::new()
