@@ -194,6 +194,9 @@ fn run_info_from_json(text: &str) -> anyhow::Result<RunInfo> {
         config
             .entry("on_divergence")
             .or_insert_with(|| serde_json::json!("stop"));
+        config
+            .entry("teacher_steps")
+            .or_insert_with(|| serde_json::json!(0));
     }
     Ok(serde_json::from_value(value)?)
 }
@@ -409,11 +412,17 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("on_divergence");
+        old["config"]
+            .as_object_mut()
+            .unwrap()
+            .remove("teacher_steps");
         let info = run_info_from_json(&old.to_string()).unwrap();
         assert_eq!(info.config.lr_schedule, LrSchedule::InvSqrt);
         assert_eq!(info.config.loss_weight, LossWeight::Learned);
         // ... and stops when it diverges, as runs did before recovery existed.
         assert_eq!(info.config.on_divergence, OnDivergence::Stop);
+        // ... and self-distilled, whatever the default is now.
+        assert_eq!(info.config.teacher_steps, 0);
         // A checkpoint that names its schedule keeps it.
         let cosine = info_json(TrainConfig {
             lr_schedule: LrSchedule::Cosine,

@@ -216,6 +216,11 @@ pub struct TrainArgs {
     /// Frozen flow-matching teacher model (teacher distillation instead of self-distillation).
     #[arg(long)]
     pub teacher: Option<PathBuf>,
+    /// Train a flow-matching teacher for this many steps first (same data, network and
+    /// settings, into <out>/teacher), then distill it as --teacher would, all in one command.
+    /// 0 = self-distillation (the paper's). `--resume` picks up whichever phase was running.
+    #[arg(long)]
+    pub teacher_steps: Option<u64>,
     /// Samples for the final quality table (0 skips it). [default: 10000; 0 with --arch unet,
     /// whose table is `flowmap eval` on the exported model]
     #[arg(long)]
@@ -368,6 +373,7 @@ impl TrainArgs {
             loss_weight,
             clip,
             teacher_cap,
+            teacher_steps,
             max_loss_growth,
             on_divergence,
             arch,
@@ -512,6 +518,28 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
     cfg.validate()?;
     if cfg.threads > 0 {
         tch::set_num_threads(cfg.threads);
+    }
+    if cfg.teacher_steps > 0 && !resuming {
+        if cfg.teacher.is_some() {
+            bail!("--teacher-steps trains its own teacher: give it or --teacher, not both");
+        }
+        let started = std::time::Instant::now();
+        match train_teacher_first(&args, &cfg)? {
+            Ok(teacher) => cfg.teacher = Some(teacher),
+            Err(code) => return Ok(code),
+        }
+        // A time budget covers both phases: the student gets what the teacher left.
+        if let Some(m) = args.minutes {
+            let left = m - started.elapsed().as_secs_f64() / 60.0;
+            if left <= 0.0 {
+                bail!(
+                    "--minutes {m}: the {}-step teacher alone took longer; lower --teacher-steps \
+                     or raise --minutes",
+                    cfg.teacher_steps
+                );
+            }
+            args.minutes = Some(left);
+        }
     }
     let dev = device::parse_device(&cfg.device)?;
 
@@ -669,15 +697,7 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
         None => None,
     };
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-        });
-    }
+    let stop = interrupt_flag();
     eprintln!(
         "training {} on {} ({} points, dim {}) with {}, batch {}, {} steps on {}",
         info.config.method.name(),
@@ -784,6 +804,65 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
     plots::plot_log(&paths.log(), &loss_png)?;
     eprintln!("wrote {}", loss_png.display());
     Ok(0)
+}
+
+/// Set by the first Ctrl-C (the run saves a checkpoint and stops); a second one exits at once.
+/// One flag per process: a handler can be installed only once, and both phases of a
+/// `--teacher-steps` run must see it.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = stop.clone();
+        let _ = ctrlc::set_handler(move || {
+            if seen.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+        stop
+    })
+    .clone()
+}
+
+/// The first phase of a `--teacher-steps` run: a flow-matching run of `cfg` for
+/// `cfg.teacher_steps` steps in `<out>/teacher` (resumed there with `--resume`). Returns its
+/// model file, or the exit status of a teacher run that did not finish (interrupted).
+fn train_teacher_first(
+    args: &TrainArgs,
+    cfg: &TrainConfig,
+) -> anyhow::Result<Result<PathBuf, i32>> {
+    let dir = args.out.join("teacher");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let teacher_cfg = TrainConfig {
+        method: Method::Fm,
+        steps: cfg.teacher_steps,
+        teacher_steps: 0,
+        teacher: None,
+        ..cfg.clone()
+    };
+    // The teacher run reads its whole configuration from its run directory's config file
+    // (which it rewrites the same), so nothing of the student's flags leaks into it.
+    let config = dir.join("config.toml");
+    std::fs::write(&config, toml::to_string(&teacher_cfg)?)
+        .with_context(|| format!("cannot write {}", config.display()))?;
+    eprintln!(
+        "phase 1 of 2: a flow-matching teacher, {} steps, in {}",
+        cfg.teacher_steps,
+        dir.display()
+    );
+    let code = cmd_train(TrainArgs {
+        out: dir.clone(),
+        config: Some(config),
+        resume: args.resume,
+        eval_samples: Some(0),
+        quiet: args.quiet,
+        ..TrainArgs::default()
+    })?;
+    if code != 0 {
+        return Ok(Err(code));
+    }
+    eprintln!("phase 2 of 2: distilling it into {}", args.out.display());
+    Ok(Ok(dir.join("model.safetensors")))
 }
 
 /// Samples of the final quality table when `--eval-samples` is not given: 10 000, or none for

@@ -92,6 +92,9 @@ pub struct TrainConfig {
     pub export_weights: WeightsChoice,
     /// A flow-matching model whose velocity is the frozen teacher (distillation).
     pub teacher: Option<PathBuf>,
+    /// Steps of a flow-matching teacher trained first (into `<out>/teacher`) and then
+    /// distilled as `teacher`; 0: self-distillation, the paper's.
+    pub teacher_steps: u64,
 }
 
 impl Default for TrainConfig {
@@ -145,6 +148,7 @@ impl Default for TrainConfig {
             quality_every: 250,
             export_weights: WeightsChoice::Ema999,
             teacher: None,
+            teacher_steps: 0,
         }
     }
 }
@@ -269,6 +273,15 @@ impl TrainConfig {
             bail!(
                 "--teacher-cap applies to LSD's teacher velocity only, not --method {}",
                 self.method.name()
+            );
+        }
+        // (A run with teacher_steps > 0 records the teacher it trained in `teacher`.)
+        if self.teacher_steps > 0 && (self.method == Method::Fm || self.arch == Arch::Unet) {
+            bail!(
+                "--teacher-steps applies to distilling MLP flow maps (lsd, esd, psd-*), not \
+                 --method {} with --arch {}",
+                self.method.name(),
+                self.arch.name()
             );
         }
         if !(self.clip.is_finite() && self.clip > 0.0) {

@@ -559,6 +559,106 @@ fn teacher_distillation_runs() {
     }
 }
 
+/// `--teacher-steps` is the two commands above in one: the same teacher, the same student,
+/// bit for bit, and `--resume` picks up whichever phase was running.
+#[test]
+fn a_teacher_phase_then_distillation_in_one_command() {
+    let d = tempdir("teacher-steps");
+    let out = d.join("both");
+    let mut args = vec!["train", "--teacher-steps", "20", "--out", s(&out)];
+    args.extend_from_slice(TINY);
+    let o = run(&args);
+    let said = text(&o);
+    assert!(o.status.success(), "{said}");
+    assert!(
+        said.contains("phase 1 of 2") && said.contains("phase 2 of 2"),
+        "{said}"
+    );
+    let inspect = |p: &Path| text(&run(&["inspect", s(p)]));
+    assert!(inspect(&out.join("teacher/model.safetensors")).contains("fm"));
+    assert!(inspect(&out.join("model.safetensors")).contains("lsd+teacher"));
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.contains("teacher_steps = 20"), "{config}");
+
+    // By hand: a flow-matching run, then LSD with it as --teacher.
+    let fm = d.join("fm");
+    let mut args = vec!["train", "--method", "fm", "--out", s(&fm)];
+    args.extend_from_slice(TINY);
+    assert!(run(&args).status.success());
+    let by_hand = d.join("by-hand");
+    let teacher = fm.join("model.safetensors");
+    let mut args = vec!["train", "--teacher", s(&teacher), "--out", s(&by_hand)];
+    args.extend_from_slice(TINY);
+    assert!(run(&args).status.success());
+    let samples = |dir: &Path| {
+        let csv = dir.join("samples.csv");
+        let model = dir.join("model.safetensors");
+        let o = run(&[
+            "sample",
+            "--model",
+            s(&model),
+            "--n",
+            "200",
+            "--out",
+            s(&csv),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        std::fs::read_to_string(csv).unwrap()
+    };
+    assert_eq!(samples(&out.join("teacher")), samples(&fm));
+    assert_eq!(samples(&out), samples(&by_hand));
+
+    // Stopped between the phases: --resume finds the finished teacher and trains the student.
+    std::fs::remove_file(out.join("checkpoint.safetensors")).unwrap();
+    let mut args = vec![
+        "train",
+        "--teacher-steps",
+        "20",
+        "--out",
+        s(&out),
+        "--resume",
+    ];
+    args.extend_from_slice(TINY);
+    let o = run(&args);
+    let said = text(&o);
+    assert!(o.status.success(), "{said}");
+    assert!(
+        said.contains("resuming") && said.contains("phase 2 of 2"),
+        "{said}"
+    );
+    assert_eq!(samples(&out), samples(&by_hand));
+    // With the student's checkpoint there, --resume continues the student alone.
+    let o = run(&[
+        "train",
+        "--out",
+        s(&out),
+        "--resume",
+        "--steps",
+        "25",
+        "--quiet",
+        "--eval-samples",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("phase 1"), "{}", text(&o));
+
+    let bad = d.join("bad");
+    for (extra, error) in [
+        (&["--teacher", s(&teacher)][..], "not both"),
+        (&["--method", "fm"][..], "--teacher-steps applies to"),
+    ] {
+        let mut args = vec!["train", "--teacher-steps", "20", "--out", s(&bad)];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(TINY);
+        let o = run(&args);
+        assert!(
+            !o.status.success() && text(&o).contains(error),
+            "{}",
+            text(&o)
+        );
+    }
+}
+
 #[test]
 fn ctrl_c_saves_and_resume_finishes() {
     let d = tempdir("sigint");
