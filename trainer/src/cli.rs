@@ -219,6 +219,8 @@ pub struct TrainArgs {
     /// Train a flow-matching teacher for this many steps first (same data, network and
     /// settings, into <out>/teacher), then distill it as --teacher would, all in one command.
     /// 0 = self-distillation (the paper's). `--resume` picks up whichever phase was running.
+    /// About twice the time at 4000; the best measured for thin curves and small isolated
+    /// modes (docs/results.md §5, "A flow-matching teacher first").
     #[arg(long)]
     pub teacher_steps: Option<u64>,
     /// Samples for the final quality table (0 skips it). [default: 10000; 0 with --arch unet,
