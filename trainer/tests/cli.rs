@@ -564,12 +564,17 @@ fn teacher_distillation_runs() {
 #[test]
 fn a_teacher_phase_then_distillation_in_one_command() {
     let d = tempdir("teacher-steps");
+    // `train` with these flags and the tiny settings: (succeeded, what it printed).
+    let train = |flags: &[&str]| {
+        let mut args = vec!["train"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(TINY);
+        let o = run(&args);
+        (o.status.success(), text(&o))
+    };
     let out = d.join("both");
-    let mut args = vec!["train", "--teacher-steps", "20", "--out", s(&out)];
-    args.extend_from_slice(TINY);
-    let o = run(&args);
-    let said = text(&o);
-    assert!(o.status.success(), "{said}");
+    let (ok, said) = train(&["--teacher-steps", "20", "--out", s(&out)]);
+    assert!(ok, "{said}");
     assert!(
         said.contains("phase 1 of 2") && said.contains("phase 2 of 2"),
         "{said}"
@@ -582,14 +587,10 @@ fn a_teacher_phase_then_distillation_in_one_command() {
 
     // By hand: a flow-matching run, then LSD with it as --teacher.
     let fm = d.join("fm");
-    let mut args = vec!["train", "--method", "fm", "--out", s(&fm)];
-    args.extend_from_slice(TINY);
-    assert!(run(&args).status.success());
+    assert!(train(&["--method", "fm", "--out", s(&fm)]).0);
     let by_hand = d.join("by-hand");
     let teacher = fm.join("model.safetensors");
-    let mut args = vec!["train", "--teacher", s(&teacher), "--out", s(&by_hand)];
-    args.extend_from_slice(TINY);
-    assert!(run(&args).status.success());
+    assert!(train(&["--teacher", s(&teacher), "--out", s(&by_hand)]).0);
     let samples = |dir: &Path| {
         let csv = dir.join("samples.csv");
         let model = dir.join("model.safetensors");
@@ -610,18 +611,8 @@ fn a_teacher_phase_then_distillation_in_one_command() {
 
     // Stopped between the phases: --resume finds the finished teacher and trains the student.
     std::fs::remove_file(out.join("checkpoint.safetensors")).unwrap();
-    let mut args = vec![
-        "train",
-        "--teacher-steps",
-        "20",
-        "--out",
-        s(&out),
-        "--resume",
-    ];
-    args.extend_from_slice(TINY);
-    let o = run(&args);
-    let said = text(&o);
-    assert!(o.status.success(), "{said}");
+    let (ok, said) = train(&["--teacher-steps", "20", "--out", s(&out), "--resume"]);
+    assert!(ok, "{said}");
     assert!(
         said.contains("resuming") && said.contains("phase 2 of 2"),
         "{said}"
@@ -639,23 +630,21 @@ fn a_teacher_phase_then_distillation_in_one_command() {
         "--eval-samples",
         "0",
     ]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(!text(&o).contains("phase 1"), "{}", text(&o));
+    assert!(
+        o.status.success() && !text(&o).contains("phase 1"),
+        "{}",
+        text(&o)
+    );
 
     let bad = d.join("bad");
     for (extra, error) in [
         (&["--teacher", s(&teacher)][..], "not both"),
         (&["--method", "fm"][..], "--teacher-steps applies to"),
     ] {
-        let mut args = vec!["train", "--teacher-steps", "20", "--out", s(&bad)];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(TINY);
-        let o = run(&args);
-        assert!(
-            !o.status.success() && text(&o).contains(error),
-            "{}",
-            text(&o)
-        );
+        let mut flags = vec!["--teacher-steps", "20", "--out", s(&bad)];
+        flags.extend_from_slice(extra);
+        let (ok, said) = train(&flags);
+        assert!(!ok && said.contains(error), "{said}");
     }
 }
 
