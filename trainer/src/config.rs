@@ -95,6 +95,9 @@ pub struct TrainConfig {
     /// Steps of a flow-matching teacher trained first (into `<out>/teacher`) and then
     /// distilled as `teacher`; 0: self-distillation, the paper's.
     pub teacher_steps: u64,
+    /// A model file whose weights the network starts from instead of a random draw (a warm
+    /// start; MLP runs). A `teacher_steps` run sets it to the teacher it trained.
+    pub init: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -149,6 +152,7 @@ impl Default for TrainConfig {
             export_weights: WeightsChoice::Ema999,
             teacher: None,
             teacher_steps: 0,
+            init: None,
         }
     }
 }
@@ -283,6 +287,9 @@ impl TrainConfig {
                 self.method.name(),
                 self.arch.name()
             );
+        }
+        if self.init.is_some() && self.arch == Arch::Unet {
+            bail!("--init applies to MLP runs (it reads an MLP model file), not --arch unet");
         }
         if !(self.clip.is_finite() && self.clip > 0.0) {
             bail!("--clip must be positive, got {}", self.clip);

@@ -230,6 +230,57 @@ impl Mlp {
             .collect()
     }
 
+    /// Overwrites this network's weights with `other`'s (a warm start from a model file). The
+    /// two must compute the same kind of function: dimension, widths, activation, state
+    /// embedding and σ. The learned loss weight's head, which model files do not hold, keeps
+    /// its own initialisation.
+    pub fn copy_weights_from(&self, other: &Mlp) -> Result<(), String> {
+        let what = |name: &str, mine: String, theirs: String| {
+            format!("the file's {name}: {theirs}; the run's: {mine}")
+        };
+        if self.dim != other.dim {
+            return Err(what(
+                "dimension",
+                self.dim.to_string(),
+                other.dim.to_string(),
+            ));
+        }
+        if self.hidden() != other.hidden() {
+            return Err(what(
+                "hidden widths (--hidden)",
+                format!("{:?}", self.hidden()),
+                format!("{:?}", other.hidden()),
+            ));
+        }
+        if self.activation != other.activation {
+            return Err(what(
+                "activation (--activation)",
+                format!("{:?}", self.activation),
+                format!("{:?}", other.activation),
+            ));
+        }
+        if self.state_frequencies != other.state_frequencies {
+            return Err(what(
+                "state embedding (--state-frequencies)",
+                format!("{:?}", self.state_frequencies),
+                format!("{:?}", other.state_frequencies),
+            ));
+        }
+        if self.sigma != other.sigma {
+            return Err(what(
+                "σ (--sigma)",
+                self.sigma.to_string(),
+                other.sigma.to_string(),
+            ));
+        }
+        tch::no_grad(|| {
+            for (mine, theirs) in self.parameters().into_iter().zip(other.parameters()) {
+                mine.shallow_clone().copy_(theirs);
+            }
+        });
+        Ok(())
+    }
+
     /// A copy of the network detached from autograd (for EMA copies and teachers).
     pub fn detached_copy(&self) -> Mlp {
         Mlp {

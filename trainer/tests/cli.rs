@@ -585,12 +585,23 @@ fn a_teacher_phase_then_distillation_in_one_command() {
     let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(config.contains("teacher_steps = 20"), "{config}");
 
-    // By hand: a flow-matching run, then LSD with it as --teacher.
+    // By hand: a flow-matching run, then LSD with it as --teacher and as the start (--init).
     let fm = d.join("fm");
     assert!(train(&["--method", "fm", "--out", s(&fm)]).0);
     let by_hand = d.join("by-hand");
     let teacher = fm.join("model.safetensors");
-    assert!(train(&["--teacher", s(&teacher), "--out", s(&by_hand)]).0);
+    let (ok, said) = train(&[
+        "--teacher",
+        s(&teacher),
+        "--init",
+        s(&teacher),
+        "--out",
+        s(&by_hand),
+    ]);
+    assert!(ok, "{said}");
+    // The warm start matters: from a random start the student differs.
+    let cold = d.join("cold");
+    assert!(train(&["--teacher", s(&teacher), "--out", s(&cold)]).0);
     let samples = |dir: &Path| {
         let csv = dir.join("samples.csv");
         let model = dir.join("model.safetensors");
@@ -608,6 +619,7 @@ fn a_teacher_phase_then_distillation_in_one_command() {
     };
     assert_eq!(samples(&out.join("teacher")), samples(&fm));
     assert_eq!(samples(&out), samples(&by_hand));
+    assert_ne!(samples(&out), samples(&cold));
 
     // Stopped between the phases: --resume finds the finished teacher and trains the student.
     std::fs::remove_file(out.join("checkpoint.safetensors")).unwrap();
@@ -646,6 +658,19 @@ fn a_teacher_phase_then_distillation_in_one_command() {
         let (ok, said) = train(&flags);
         assert!(!ok && said.contains(error), "{said}");
     }
+    // A warm start from another network is refused, saying what differs.
+    let (ok, said) = train(&[
+        "--init",
+        s(&teacher),
+        "--state-frequencies",
+        "none",
+        "--out",
+        s(&bad),
+    ]);
+    assert!(
+        !ok && said.contains("--state-frequencies") && said.contains("[0.25, 0.5, 1.0, 2.0]"),
+        "{said}"
+    );
 }
 
 #[test]

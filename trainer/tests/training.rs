@@ -117,6 +117,38 @@ fn teacher_cap_scales_only_the_rows_above_k_medians() {
 }
 
 #[test]
+fn a_warm_start_copies_every_weight_and_refuses_another_network() {
+    let _guard = rng_lock();
+    use flowmap::schema::Activation::GeluTanh;
+    let freqs = [0.5f32, 1.0];
+    let make = |seed: i64, hidden: &[usize], freqs: &[f32], sigma: f64| {
+        tch::manual_seed(seed);
+        Mlp::with_state_embedding(2, hidden, sigma, GeluTanh, freqs, Device::Cpu)
+    };
+    let source = make(1, &[16, 16], &freqs, 1.0);
+    let run = make(2, &[16, 16], &freqs, 1.0);
+    let s = Tensor::from_slice(&[0.0f32, 0.25, 0.5]).reshape([3, 1]);
+    let t = Tensor::from_slice(&[1.0f32, 0.75, 0.5]).reshape([3, 1]);
+    let z = Tensor::from_slice(&[0.3f32, -1.0, 2.0, 0.1, -0.7, 0.4]).reshape([3, 2]);
+    let out = |m: &Mlp| -> Vec<f32> { m.map(&s, &t, &z).reshape([-1]).try_into().unwrap() };
+    assert_ne!(out(&run), out(&source), "two seeds drew the same network");
+    run.copy_weights_from(&source).unwrap();
+    assert_eq!(out(&run), out(&source));
+    // Still trainable leaves: the copy did not detach them.
+    assert!(run.parameters().iter().all(|p| p.requires_grad()));
+    // A different network is refused, naming what differs; nothing is copied.
+    for (other, what) in [
+        (make(3, &[16, 8], &freqs, 1.0), "--hidden"),
+        (make(3, &[16, 16], &[1.0], 1.0), "--state-frequencies"),
+        (make(3, &[16, 16], &freqs, 2.0), "--sigma"),
+    ] {
+        let err = run.copy_weights_from(&other).unwrap_err();
+        assert!(err.contains(what), "{err}");
+        assert_eq!(out(&run), out(&source));
+    }
+}
+
+#[test]
 fn time_sampling_follows_the_paper() {
     let _guard = rng_lock();
     tch::manual_seed(0);
