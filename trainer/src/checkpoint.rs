@@ -416,6 +416,7 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("teacher_steps");
+        old["config"].as_object_mut().unwrap().remove("init");
         let info = run_info_from_json(&old.to_string()).unwrap();
         assert_eq!(info.config.lr_schedule, LrSchedule::InvSqrt);
         assert_eq!(info.config.loss_weight, LossWeight::Learned);
@@ -423,6 +424,7 @@ mod tests {
         assert_eq!(info.config.on_divergence, OnDivergence::Stop);
         // ... and self-distilled, whatever the default is now.
         assert_eq!(info.config.teacher_steps, 0);
+        assert_eq!(info.config.init, None);
         // A checkpoint that names its schedule keeps it.
         let cosine = info_json(TrainConfig {
             lr_schedule: LrSchedule::Cosine,
