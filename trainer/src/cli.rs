@@ -538,7 +538,8 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
         let started = std::time::Instant::now();
         match train_teacher_first(&args, &cfg)? {
             // The student starts from its teacher: distillation from the teacher's weights
-            // beat a random start on 10 of 12 sets at 2000 + 2000 steps (docs/results.md §5).
+            // beat a random start on 9 of 12 sets at 2000 + 2000 steps and 8 at 4000 + 4000
+            // (docs/results.md §5, "Starting the student from its teacher").
             Ok(teacher) => {
                 cfg.init = Some(teacher.clone());
                 cfg.teacher = Some(teacher);
@@ -664,14 +665,12 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
                 );
             }
         }
-        let teacher_stats = teacher_stats.or(init_stats);
-        let stats = teacher_stats
-            .as_ref()
-            .map(|(m, s, _)| (m.clone(), s.clone()));
+        let model_stats = teacher_stats.or(init_stats);
+        let stats = model_stats.as_ref().map(|(m, s, _)| (m.clone(), s.clone()));
         let data = data::prepare(ds, stats, dev)?;
         let sigma = cfg
             .sigma
-            .or(teacher_stats.map(|t| t.2))
+            .or(model_stats.map(|t| t.2))
             .unwrap_or(data.default_sigma());
         tch::manual_seed(cfg.seed as i64);
         let net: Network = match cfg.arch {
