@@ -632,31 +632,39 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
         data::check_size(&ds, &cfg.data, eval_samples > 0)?;
         // A teacher's or a warm start's network works in its own file's coordinates: the run
         // takes that file's normalisation and σ (the two files must agree when both are given).
-        let file_stats =
-            |flag: &str, path: &PathBuf| -> anyhow::Result<(Vec<f32>, Vec<f32>, f64)> {
-                let m = flowmap::Model::from_file(path)
-                    .map_err(|e| anyhow::anyhow!("{flag} {}: {e}", path.display()))?;
-                if m.dim() != ds.dim() {
-                    bail!(
-                        "{flag} {} has dimension {} but the data has {}",
-                        path.display(),
-                        m.dim(),
-                        ds.dim()
-                    );
-                }
-                let n = &m.meta().normalization;
-                Ok((n.mean.clone(), n.std.clone(), m.meta().sigma as f64))
-            };
-        let teacher_stats = cfg
-            .teacher
-            .as_ref()
-            .map(|t| file_stats("--teacher", t))
-            .transpose()?;
-        let init_stats = cfg
-            .init
-            .as_ref()
-            .map(|i| file_stats("--init", i))
-            .transpose()?;
+        let file_stats = |flag: &str,
+                          path: &PathBuf,
+                          dim: usize,
+                          meta: &flowmap::schema::ModelMeta|
+         -> anyhow::Result<(Vec<f32>, Vec<f32>, f64)> {
+            if dim != ds.dim() {
+                bail!(
+                    "{flag} {} has dimension {dim} but the data has {}",
+                    path.display(),
+                    ds.dim()
+                );
+            }
+            let n = &meta.normalization;
+            Ok((n.mean.clone(), n.std.clone(), meta.sigma as f64))
+        };
+        let teacher_stats = match &cfg.teacher {
+            Some(t) => {
+                let m = flowmap::Model::from_file(t)
+                    .map_err(|e| anyhow::anyhow!("--teacher {}: {e}", t.display()))?;
+                Some(file_stats("--teacher", t, m.dim(), m.meta())?)
+            }
+            None => None,
+        };
+        // The warm start's network, read once: its statistics now, its weights below.
+        let (init_net, init_stats) = match &cfg.init {
+            Some(path) => {
+                let (start, meta) = export::load_model_net(path, dev)
+                    .map_err(|e| anyhow::anyhow!("--init: {e}"))?;
+                let stats = file_stats("--init", path, start.dim, &meta)?;
+                (Some(start), Some(stats))
+            }
+            None => (None, None),
+        };
         if let (Some(t), Some(i)) = (&teacher_stats, &init_stats) {
             if t != i {
                 bail!(
@@ -683,10 +691,8 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
                     &cfg.state_frequencies,
                     dev,
                 );
-                if let Some(path) = &cfg.init {
-                    let (start, _) = export::load_model_net(path, dev)
-                        .map_err(|e| anyhow::anyhow!("--init: {e}"))?;
-                    mlp.copy_weights_from(&start)
+                if let (Some(start), Some(path)) = (&init_net, &cfg.init) {
+                    mlp.copy_weights_from(start)
                         .map_err(|e| anyhow::anyhow!("--init {}: {e}", path.display()))?;
                 }
                 match cfg.loss_weight {
