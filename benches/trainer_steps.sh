@@ -15,7 +15,7 @@ printf '| method | steps | seconds | steps/s |\n|---|---:|---:|---:|\n'
 for m in fm lsd esd psd-uniform psd-midpoint; do
     start=$(date +%s.%N)
     "$T" train --data checkerboard --method "$m" --batch 4096 --hidden 512x5 \
-        --steps "$STEPS" --threads "$THREADS" --eval-samples 0 --quiet --device cpu \
+        --steps "$STEPS" --teacher-steps 0 --threads "$THREADS" --eval-samples 0 --quiet --device cpu \
         --out "$OUT/$m" > /dev/null
     end=$(date +%s.%N)
     awk -v m="$m" -v n="$STEPS" -v a="$start" -v b="$end" \

@@ -175,7 +175,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// learning-rate schedules existed resumes on the paper's inv-sqrt schedule, and one from before
 /// the loss-weight choice on the learned weight (what U-Nets used then; MLPs have no head); one
 /// from before state embeddings on the raw state, one from before couplings on the
-/// independent one, and one from before divergence recovery stops when it diverges.
+/// independent one, one from before divergence recovery stops when it diverges, and one from
+/// before teacher phases and capped distillation self-distils or distils without a cap.
 fn run_info_from_json(text: &str) -> anyhow::Result<RunInfo> {
     let mut value: serde_json::Value = serde_json::from_str(text)?;
     if let Some(config) = value.get_mut("config").and_then(|c| c.as_object_mut()) {
@@ -197,6 +198,9 @@ fn run_info_from_json(text: &str) -> anyhow::Result<RunInfo> {
         config
             .entry("teacher_steps")
             .or_insert_with(|| serde_json::json!(0));
+        config
+            .entry("teacher_cap")
+            .or_insert_with(|| serde_json::json!(0.0));
     }
     Ok(serde_json::from_value(value)?)
 }
@@ -417,13 +421,16 @@ mod tests {
             .unwrap()
             .remove("teacher_steps");
         old["config"].as_object_mut().unwrap().remove("init");
+        old["config"].as_object_mut().unwrap().remove("teacher_cap");
         let info = run_info_from_json(&old.to_string()).unwrap();
         assert_eq!(info.config.lr_schedule, LrSchedule::InvSqrt);
         assert_eq!(info.config.loss_weight, LossWeight::Learned);
         // ... and stops when it diverges, as runs did before recovery existed.
         assert_eq!(info.config.on_divergence, OnDivergence::Stop);
         // ... and self-distilled, whatever the default is now.
-        assert_eq!(info.config.teacher_steps, 0);
+        assert_eq!(info.config.teacher_steps, Some(0));
+        // ... and distilled a teacher, if it had one, without a cap.
+        assert_eq!(info.config.teacher_cap, Some(0.0));
         assert_eq!(info.config.init, None);
         // A checkpoint that names its schedule keeps it.
         let cosine = info_json(TrainConfig {

@@ -103,7 +103,7 @@ pub struct TrainArgs {
     /// Interpolant: linear or trig.
     #[arg(long, value_parser = parse_interpolant)]
     pub interpolant: Option<Interpolant>,
-    /// Optimiser steps.
+    /// Optimiser steps (of each phase when a run trains its teacher first: --teacher-steps).
     #[arg(long)]
     pub steps: Option<u64>,
     /// Train for about this many minutes instead of a step count: the speed of the first
@@ -155,10 +155,11 @@ pub struct TrainArgs {
     #[arg(long)]
     pub clip: Option<f64>,
     /// LSD only: cap each row's teacher velocity b_t(X) at this many times the batch's median
-    /// norm, keeping its direction. Rare rows whose teacher is 5-30x the median set off the
-    /// one divergence studied (thin curves, 8000 steps); a cap of 5 removed it
-    /// (docs/training.md, "When a run diverges"). 0 = off, the paper's loss: the default, as
-    /// on the whole 2-D suite a cap of 5 costs rings and specks 6-12 % of 1-step quality.
+    /// norm, keeping its direction; 0 = off, the paper's loss. Distilling a frozen
+    /// flow-matching teacher, students without it streaked broad modes (docs/results.md §5);
+    /// in self-distillation it costs rings and specks 6-12 % of 1-step quality, so there it is
+    /// off unless a run diverges (--on-divergence). [default: 5 when distilling a teacher (the
+    /// default run's second phase, or --teacher); else 0]
     #[arg(long)]
     pub teacher_cap: Option<f64>,
     /// Stop (keeping the last checkpoint) when the loss grows past this many times the first
@@ -218,10 +219,11 @@ pub struct TrainArgs {
     pub teacher: Option<PathBuf>,
     /// Train a flow-matching teacher for this many steps first (same data, network and
     /// settings, into <out>/teacher), then distill it as --teacher would, the student starting
-    /// from the teacher's weights (--init), all in one command.
-    /// 0 = self-distillation (the paper's). `--resume` picks up whichever phase was running.
-    /// About twice the time at 4000; the best measured for thin curves and small isolated
-    /// modes (docs/results.md §5, "A flow-matching teacher first").
+    /// from the teacher's weights (--init), all in one command; 0 = self-distillation (the
+    /// paper's). Teacher-first lowered 1-step JS on 10 of 12 2-D sets against
+    /// self-distillation for twice the time (docs/results.md §5). With --minutes, the default
+    /// teacher phase takes half the time. `--resume` picks up whichever phase was running.
+    /// [default: --steps for LSD on an MLP given neither --teacher nor --init; else 0]
     #[arg(long)]
     pub teacher_steps: Option<u64>,
     /// Start the network from this model file's weights instead of a random draw (a warm
@@ -237,6 +239,10 @@ pub struct TrainArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// The directory an interrupted run tells the user to resume: the whole run's, when this
+    /// run is its teacher phase (not a flag).
+    #[arg(skip)]
+    pub resume_dir: Option<PathBuf>,
     /// Testing aid (feature `fault-injection`): make the loss NaN at this step.
     #[cfg(feature = "fault-injection")]
     #[arg(long, hide = true)]
@@ -381,8 +387,6 @@ impl TrainArgs {
             lr_final,
             loss_weight,
             clip,
-            teacher_cap,
-            teacher_steps,
             max_loss_growth,
             on_divergence,
             arch,
@@ -415,6 +419,12 @@ impl TrainArgs {
         }
         if self.teacher.is_some() {
             cfg.teacher = self.teacher.clone();
+        }
+        if self.teacher_cap.is_some() {
+            cfg.teacher_cap = self.teacher_cap;
+        }
+        if self.teacher_steps.is_some() {
+            cfg.teacher_steps = self.teacher_steps;
         }
         if self.init.is_some() {
             cfg.init = self.init.clone();
@@ -516,48 +526,67 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
     let paths = RunPaths::prepare(&args.out)?;
     let resuming = args.resume && paths.checkpoint().exists();
-    if args.resume && !resuming {
-        eprintln!(
-            "note: --resume given but {} does not exist; starting a new run",
-            paths.checkpoint().display()
-        );
-    }
     let mut cfg = match &args.config {
         Some(p) => TrainConfig::from_toml_file(p, args.arch)?,
         None => TrainConfig::defaults_for(args.arch.unwrap_or_default()),
     };
     args.apply(&mut cfg);
     cfg.validate()?;
+    // (A run whose teacher phase was stopped resumes that phase: nothing to note.)
+    let teacher_checkpoint = RunPaths {
+        dir: args.out.join("teacher"),
+    }
+    .checkpoint();
+    if args.resume
+        && !resuming
+        && !(cfg.effective_teacher_steps() > 0 && teacher_checkpoint.exists())
+    {
+        eprintln!(
+            "note: --resume given but {} does not exist; starting a new run",
+            paths.checkpoint().display()
+        );
+    }
     if cfg.threads > 0 {
         tch::set_num_threads(cfg.threads);
     }
-    if cfg.teacher_steps > 0 && !resuming {
+    let teacher_steps = cfg.effective_teacher_steps();
+    if teacher_steps > 0 && !resuming {
         if cfg.teacher.is_some() {
             bail!("--teacher-steps trains its own teacher: give it or --teacher, not both");
         }
+        // A time budget: the default teacher phase takes half of it; a given --teacher-steps
+        // its steps. The student gets what the teacher left.
+        let teacher_minutes = match (args.minutes, cfg.teacher_steps) {
+            (Some(m), None) => Some(m / 2.0),
+            _ => None,
+        };
         let started = std::time::Instant::now();
-        match train_teacher_first(&args, &cfg)? {
+        match train_teacher_first(&args, &cfg, teacher_steps, teacher_minutes)? {
             // The student starts from its teacher: distillation from the teacher's weights
             // beat a random start on 9 of 12 sets at 2000 + 2000 steps and 8 at 4000 + 4000
             // (docs/results.md §5, "Starting the student from its teacher").
-            Ok(teacher) => {
+            Ok((teacher, steps)) => {
+                cfg.teacher_steps = Some(steps);
                 cfg.init = Some(teacher.clone());
                 cfg.teacher = Some(teacher);
             }
             Err(code) => return Ok(code),
         }
-        // A time budget covers both phases: the student gets what the teacher left.
         if let Some(m) = args.minutes {
             let left = m - started.elapsed().as_secs_f64() / 60.0;
             if left <= 0.0 {
                 bail!(
-                    "--minutes {m}: the {}-step teacher alone took longer; lower --teacher-steps \
-                     or raise --minutes",
-                    cfg.teacher_steps
+                    "--minutes {m}: the {teacher_steps}-step teacher alone took longer; lower \
+                     --teacher-steps or raise --minutes"
                 );
             }
             args.minutes = Some(left);
         }
+    }
+    // The run's files say what it did: the defaults that depend on other settings, resolved.
+    if !resuming {
+        cfg.teacher_steps = Some(cfg.effective_teacher_steps());
+        cfg.teacher_cap = Some(cfg.effective_teacher_cap());
     }
     let dev = device::parse_device(&cfg.device)?;
 
@@ -579,12 +608,16 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
         for (flag, given, kept) in [
             ("--lr", args.lr, &mut resumed.lr),
             ("--clip", args.clip, &mut resumed.clip),
-            ("--teacher-cap", args.teacher_cap, &mut resumed.teacher_cap),
         ] {
             if let Some(v) = given.filter(|v| *v != *kept) {
                 eprintln!("resuming with {flag} {v} (the run had {kept})");
                 *kept = v;
             }
+        }
+        let had = resumed.effective_teacher_cap();
+        if let Some(v) = args.teacher_cap.filter(|v| *v != had) {
+            eprintln!("resuming with --teacher-cap {v} (the run had {had})");
+            resumed.teacher_cap = Some(v);
         }
         if let Some(v) = args.on_divergence.filter(|v| *v != resumed.on_divergence) {
             eprintln!(
@@ -774,7 +807,7 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
     };
     let started = std::time::Instant::now();
     let first = state.step;
-    let cap_before = info.config.teacher_cap;
+    let cap_before = info.config.effective_teacher_cap();
     let outcome = train::run(
         &mut state,
         &mut info,
@@ -786,6 +819,14 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
     if args.minutes.is_some() {
         // The budget fixed the step count mid-run: the run directory says which.
         std::fs::write(paths.config(), toml::to_string(&info.config)?)?;
+        if let (Some(t), true) = (info.config.teacher_steps, info.config.teacher.is_some()) {
+            if t > 0 {
+                eprintln!(
+                    "--teacher-steps {t} --steps {} repeats both phases exactly",
+                    info.config.steps
+                );
+            }
+        }
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
@@ -794,12 +835,12 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
         secs,
         (state.step - first) as f64 / secs.max(1e-9)
     );
-    if info.config.teacher_cap != cap_before {
+    if info.config.effective_teacher_cap() != cap_before {
         // Said again at the end: the line at the divergence may have scrolled away.
         eprintln!(
             "note: the run diverged and went on from its last checkpoint with --teacher-cap {} \
              (--on-divergence cap); its checkpoints keep the cap",
-            info.config.teacher_cap
+            info.config.effective_teacher_cap()
         );
     }
     // A simulated crash (fault tests) exits like one: no export, status 3.
@@ -821,7 +862,7 @@ fn cmd_train(mut args: TrainArgs) -> anyhow::Result<i32> {
     if outcome == Outcome::Interrupted {
         eprintln!(
             "interrupted: resume with --out {} --resume",
-            paths.dir.display()
+            args.resume_dir.as_ref().unwrap_or(&paths.dir).display()
         );
         return Ok(130);
     }
@@ -871,19 +912,23 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
-/// The first phase of a `--teacher-steps` run: a flow-matching run of `cfg` for
-/// `cfg.teacher_steps` steps in `<out>/teacher` (resumed there with `--resume`). Returns its
-/// model file, or the exit status of a teacher run that did not finish (interrupted).
+/// The first phase of a run with a teacher phase: a flow-matching run of `cfg` for `steps`
+/// steps, or for `minutes` when given, in `<out>/teacher` (resumed there with `--resume`).
+/// Returns its model file and the steps it took, or the exit status of a teacher run that did
+/// not finish (interrupted).
 fn train_teacher_first(
     args: &TrainArgs,
     cfg: &TrainConfig,
-) -> anyhow::Result<Result<PathBuf, i32>> {
+    steps: u64,
+    minutes: Option<f64>,
+) -> anyhow::Result<Result<(PathBuf, u64), i32>> {
     let dir = args.out.join("teacher");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let teacher_cfg = TrainConfig {
         method: Method::Fm,
-        steps: cfg.teacher_steps,
-        teacher_steps: 0,
+        steps,
+        teacher_steps: Some(0),
+        teacher_cap: None,
         teacher: None,
         ..cfg.clone()
     };
@@ -892,24 +937,31 @@ fn train_teacher_first(
     let config = dir.join("config.toml");
     std::fs::write(&config, toml::to_string(&teacher_cfg)?)
         .with_context(|| format!("cannot write {}", config.display()))?;
+    let length = match minutes {
+        Some(m) => format!("{m:.2} minutes (half of --minutes)"),
+        None => format!("{steps} steps"),
+    };
     eprintln!(
-        "phase 1 of 2: a flow-matching teacher, {} steps, in {}",
-        cfg.teacher_steps,
+        "phase 1 of 2: a flow-matching teacher, {length}, in {}",
         dir.display()
     );
     let code = cmd_train(TrainArgs {
         out: dir.clone(),
-        config: Some(config),
+        config: Some(config.clone()),
         resume: args.resume,
+        minutes,
         eval_samples: Some(0),
         quiet: args.quiet,
+        resume_dir: Some(args.out.clone()),
         ..TrainArgs::default()
     })?;
     if code != 0 {
         return Ok(Err(code));
     }
+    // Under --minutes the teacher's budget fixed its step count, saved in its config.
+    let taken = TrainConfig::from_toml_file(&config, Some(Arch::Mlp))?.steps;
     eprintln!("phase 2 of 2: distilling it into {}", args.out.display());
-    Ok(Ok(dir.join("model.safetensors")))
+    Ok(Ok((dir.join("model.safetensors"), taken)))
 }
 
 /// Samples of the final quality table when `--eval-samples` is not given: 10 000, or none for

@@ -149,7 +149,7 @@ pub fn train_step(
         interpolant: cfg.interpolant,
         diag_fraction: cfg.diag_fraction,
         loss_weight: cfg.loss_weight,
-        teacher_cap: cfg.teacher_cap,
+        teacher_cap: cfg.effective_teacher_cap(),
     };
     let teacher = match teacher {
         Some(t) => Teacher::Frozen(t),
@@ -198,7 +198,8 @@ fn run_step(
 ) -> anyhow::Result<StepStats> {
     #[cfg(feature = "fault-injection")]
     if opts.faults.nan_at == Some(state.step + 1)
-        || (opts.faults.nan_until_capped == Some(state.step + 1) && cfg.teacher_cap == 0.0)
+        || (opts.faults.nan_until_capped == Some(state.step + 1)
+            && cfg.effective_teacher_cap() == 0.0)
     {
         bail!("non-finite loss (NaN) at step {}", state.step + 1);
     }
@@ -261,7 +262,7 @@ fn recover(
 ) -> anyhow::Result<bool> {
     if cfg.on_divergence != OnDivergence::Cap
         || cfg.method != Method::Lsd
-        || cfg.teacher_cap > 0.0
+        || cfg.effective_teacher_cap() > 0.0
         || !paths.checkpoint().exists()
     {
         return Ok(false);
@@ -273,8 +274,8 @@ fn recover(
         restored.step
     ));
     *state = restored;
-    cfg.teacher_cap = RECOVERY_TEACHER_CAP;
-    info.config.teacher_cap = RECOVERY_TEACHER_CAP;
+    cfg.teacher_cap = Some(RECOVERY_TEACHER_CAP);
+    info.config.teacher_cap = Some(RECOVERY_TEACHER_CAP);
     trim_log(&paths.log(), state.step)?;
     Ok(true)
 }
@@ -300,7 +301,7 @@ fn continue_advice(cfg: &TrainConfig, paths: &RunPaths) -> String {
     if paths.checkpoint().exists() {
         let out = paths.dir.display();
         // --teacher-cap is refused for other methods, so it is only offered to LSD.
-        let cap = if cfg.method == Method::Lsd && cfg.teacher_cap == 0.0 {
+        let cap = if cfg.method == Method::Lsd && cfg.effective_teacher_cap() == 0.0 {
             format!(
                 "--out {out} --resume --teacher-cap {RECOVERY_TEACHER_CAP} (it stopped the \
                  divergence studied in docs/training.md), or "

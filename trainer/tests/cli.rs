@@ -117,34 +117,63 @@ fn mkl_picks_kernels_by_instruction_set() {
     }
 }
 
+/// `--minutes` fixes the step counts of both phases of a default run (half the time each at
+/// most) and says how to repeat the run by step counts, which gives the same bits.
 #[test]
 fn a_time_budget_picks_a_step_count_that_repeats_the_run() {
     let dir = tempdir("minutes");
     let rest: Vec<&str> = TINY.iter().copied().skip(2).collect(); // TINY without --steps
     let timed = dir.join("timed");
     let o = run(&[
-        &["train", "--out", s(&timed), "--minutes", "0.04"],
+        &["train", "--out", s(&timed), "--minutes", "0.08"],
         rest.as_slice(),
     ]
     .concat());
     assert!(o.status.success(), "{}", text(&o));
     let said = text(&o);
-    let line = said
+    // One line per phase: the teacher's half of the budget, then the student's rest.
+    let budgets: Vec<u64> = said
         .lines()
-        .find(|l| l.starts_with("time budget 0.0 min: "))
-        .expect(&said);
-    let steps: u64 = line.split_whitespace().nth(4).unwrap().parse().unwrap();
+        .filter(|l| l.starts_with("time budget "))
+        .map(|l| l.split_whitespace().nth(4).unwrap().parse().unwrap())
+        .collect();
+    let [teacher_steps, steps] = budgets[..] else {
+        panic!("one budget line per phase: {said}");
+    };
     assert!(
-        steps > 30,
-        "2.4 s of a tiny MLP is more than the 30 timed steps: {line}"
+        teacher_steps > 30 && steps > 30,
+        "2.4 s of a tiny MLP is more than the 30 timed steps: {said}"
     );
-    let config = std::fs::read_to_string(timed.join("config.toml")).unwrap();
-    assert!(config.contains(&format!("steps = {steps}\n")), "{config}");
-    // The same run by step count: the same weights, bit for bit.
+    let config = |d: &Path| std::fs::read_to_string(d.join("config.toml")).unwrap();
+    assert!(
+        config(&timed.join("teacher")).contains(&format!("steps = {teacher_steps}\n")),
+        "{}",
+        config(&timed.join("teacher"))
+    );
+    let student = config(&timed);
+    assert!(
+        student.contains(&format!("\nsteps = {steps}\n")),
+        "{student}"
+    );
+    assert!(
+        student.contains(&format!("teacher_steps = {teacher_steps}\n")),
+        "{student}"
+    );
+    let (t, n) = (teacher_steps.to_string(), steps.to_string());
+    let repeat = format!("--teacher-steps {t} --steps {n} repeats both phases exactly");
+    assert!(said.contains(&repeat), "{said}");
+    // The same run by step counts: the same weights, bit for bit.
     let counted = dir.join("counted");
-    let n = steps.to_string();
     let o = run(&[
-        &["train", "--out", s(&counted), "--steps", &n],
+        &[
+            "train",
+            "--out",
+            s(&counted),
+            "--teacher-steps",
+            &t,
+            "--steps",
+            &n,
+        ],
         rest.as_slice(),
     ]
     .concat());
@@ -684,6 +713,8 @@ fn ctrl_c_saves_and_resume_finishes() {
             s(&out),
             "--steps",
             "100000",
+            "--teacher-steps",
+            "0",
             "--batch",
             "64",
             "--hidden",
@@ -751,6 +782,70 @@ fn ctrl_c_saves_and_resume_finishes() {
         .provenance
         .steps;
     assert_eq!(done, saved + 20);
+}
+
+/// Ctrl-C in the teacher phase of a default run: the teacher's checkpoint is kept, the message
+/// names the whole run's directory, and `--resume` there finishes the teacher and then trains
+/// the student.
+#[test]
+fn ctrl_c_in_the_teacher_phase_resumes_both_phases() {
+    let d = tempdir("sigint-teacher");
+    let out = d.join("run");
+    let child = bin()
+        .args(["train", "--out", s(&out), "--teacher-steps", "3000"])
+        .args(TINY)
+        .args(["--log-every", "10"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = out.join("teacher/log.jsonl");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&log)
+        .map(|l| l.lines().count())
+        .unwrap_or(0)
+        < 3
+    {
+        assert!(t0.elapsed().as_secs() < 60, "the teacher did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let said = text(&o);
+    assert_eq!(o.status.code(), Some(130), "{said}");
+    let hint = format!("resume with --out {} --resume", s(&out));
+    assert!(said.contains(&hint) && !said.contains("phase 2"), "{said}");
+    assert!(out.join("teacher/checkpoint.safetensors").exists());
+    assert!(!out.join("checkpoint.safetensors").exists());
+
+    let mut args = vec![
+        "train",
+        "--out",
+        s(&out),
+        "--resume",
+        "--teacher-steps",
+        "3000",
+    ];
+    args.extend_from_slice(TINY);
+    let o = run(&args);
+    let said = text(&o);
+    assert!(o.status.success(), "{said}");
+    assert!(
+        said.contains("resuming") && said.contains("phase 2 of 2"),
+        "{said}"
+    );
+    let steps = |p: &Path| {
+        flowmap::Model::from_file(p)
+            .unwrap()
+            .meta()
+            .provenance
+            .steps
+    };
+    assert_eq!(steps(&out.join("teacher/model.safetensors")), 3000);
+    assert_eq!(steps(&out.join("model.safetensors")), 20);
 }
 
 /// Images train end to end: an IDX file (the Fashion-MNIST format) of 4×4 images is read in

@@ -567,10 +567,11 @@ fn a_diverged_lsd_run_continues_from_its_checkpoint_with_the_teacher_capped() {
     let (out, state, info, paths) = faulty_run(&cfg, &dir, faults);
     assert!(matches!(out, Ok(Outcome::Finished)), "{:?}", out.err());
     assert_eq!(state.step, 20);
-    assert_eq!(info.config.teacher_cap, RECOVERY_TEACHER_CAP);
+    assert_eq!(info.config.teacher_cap, Some(RECOVERY_TEACHER_CAP));
     let (_, saved) = checkpoint::load(&paths.checkpoint(), Device::Cpu).unwrap();
     assert_eq!(
-        saved.config.teacher_cap, RECOVERY_TEACHER_CAP,
+        saved.config.teacher_cap,
+        Some(RECOVERY_TEACHER_CAP),
         "a resume keeps the cap"
     );
     let steps: Vec<u64> = std::fs::read_to_string(paths.log())
@@ -594,7 +595,7 @@ fn a_diverged_lsd_run_continues_from_its_checkpoint_with_the_teacher_capped() {
         faulty_run(&first, &by_hand, train::Faults::default());
     assert!(out.is_ok());
     hand_info.config.steps = 20;
-    hand_info.config.teacher_cap = RECOVERY_TEACHER_CAP;
+    hand_info.config.teacher_cap = Some(RECOVERY_TEACHER_CAP);
     let ds = data::load_raw(&cfg.data, None, cfg.data_points, cfg.seed).unwrap();
     let data = data::prepare(ds, None, Device::Cpu).unwrap();
     let out = train::run(
@@ -634,7 +635,7 @@ fn a_run_that_diverges_again_or_cannot_be_capped_stops() {
         "{err}"
     );
     assert_eq!(state.step, 7);
-    assert_eq!(info.config.teacher_cap, RECOVERY_TEACHER_CAP);
+    assert_eq!(info.config.teacher_cap, Some(RECOVERY_TEACHER_CAP));
     // With the cap on, the advice left is a lower peak rate.
     assert!(
         err.contains("--resume --lr") && !err.contains("--resume --teacher-cap"),
